@@ -1,0 +1,98 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/signgate/signgate/server/config"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	ID         string
+	Teams      []string
+	AuthMethod string
+	Claims     map[string]any
+}
+
+// Authenticator turns a bearer credential into a Principal.
+type Authenticator interface {
+	// Authenticate returns ok=false for any credential it does not accept.
+	Authenticate(token string) (Principal, bool)
+}
+
+// APIKeys accepts keys whose SHA-256 is configured.
+type APIKeys struct {
+	keys []apiKey
+}
+
+type apiKey struct {
+	sum [sha256.Size]byte
+	p   Principal
+}
+
+// NewAPIKeys builds an authenticator from validated config entries.
+func NewAPIKeys(entries []config.APIKey) (*APIKeys, error) {
+	a := &APIKeys{}
+	for _, e := range entries {
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, err
+		}
+		k := apiKey{p: Principal{ID: e.Subject, Teams: append([]string{}, e.Teams...), AuthMethod: "api_key", Claims: map[string]any{}}}
+		copy(k.sum[:], raw)
+		a.keys = append(a.keys, k)
+	}
+	return a, nil
+}
+
+// Authenticate compares the key's digest with every configured digest in
+// constant time, so timing reveals neither the key nor which entry matched.
+func (a *APIKeys) Authenticate(token string) (Principal, bool) {
+	sum := sha256.Sum256([]byte(token))
+	match := -1
+	for i := range a.keys {
+		if subtle.ConstantTimeCompare(sum[:], a.keys[i].sum[:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return Principal{}, false
+	}
+	return a.keys[match].p, true
+}
+
+const principalKey = "signgate.principal"
+
+// authenticate requires a valid bearer credential on every route it wraps.
+// Every failure looks the same to the caller.
+func authenticate(a Authenticator) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Request().Header.Get(echo.HeaderAuthorization)
+			scheme, token, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+				return unauthenticated()
+			}
+			p, ok := a.Authenticate(strings.TrimSpace(token))
+			if !ok {
+				return unauthenticated()
+			}
+			c.Set(principalKey, p)
+			return next(c)
+		}
+	}
+}
+
+func unauthenticated() *Error {
+	return problem(http.StatusUnauthorized, CodeUnauthenticated, "missing or invalid credentials", nil)
+}
+
+func principal(c echo.Context) Principal {
+	p, _ := c.Get(principalKey).(Principal)
+	return p
+}

@@ -1,0 +1,281 @@
+// Package config maps signgate's YAML configuration onto typed structs,
+// fills defaults and validates it at start-up, so that a bad file fails
+// fast with the path of the offending field. Secrets are never part of the
+// YAML: it names environment variables or files that hold them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Listen     string               `json:"listen"`
+	Server     Server               `json:"server"`
+	Policy     Policy               `json:"policy"`
+	Auth       Auth                 `json:"auth"`
+	Connectors map[string]Connector `json:"connectors"`
+	Audit      Audit                `json:"audit"`
+}
+
+// Server holds HTTP settings.
+type Server struct {
+	// TrustedProxies are CIDRs whose X-Forwarded-For / X-Real-IP headers
+	// are believed. Empty: the client IP is always the socket peer.
+	TrustedProxies  []string `json:"trusted_proxies"`
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	BodyLimitBytes  int64    `json:"body_limit_bytes"`
+}
+
+// Policy selects where the policy bundle comes from.
+type Policy struct {
+	Source    string `json:"source"`    // embedded (default) or directory
+	Directory string `json:"directory"` // bundle directory when source is directory
+}
+
+// Auth lists the credentials signgate accepts.
+type Auth struct {
+	APIKeys []APIKey `json:"api_keys"`
+}
+
+// APIKey is one accepted API key, stored only as its SHA-256.
+type APIKey struct {
+	SHA256  string   `json:"sha256"`
+	Subject string   `json:"subject"`
+	Teams   []string `json:"teams"`
+}
+
+// Connector is one bucket or container with the credentials to sign for it.
+type Connector struct {
+	Provider    string      `json:"provider"` // s3, gcs or azure
+	Bucket      string      `json:"bucket"`
+	Container   string      `json:"container"`
+	Region      string      `json:"region"`
+	Endpoint    string      `json:"endpoint"`
+	Credentials Credentials `json:"credentials"`
+}
+
+// Credentials name where secrets live; each *_env is an environment
+// variable and each *_file a path. The values are never in the YAML.
+type Credentials struct {
+	AccessKeyIDEnv      string `json:"access_key_id_env"`
+	AccessKeyIDFile     string `json:"access_key_id_file"`
+	SecretAccessKeyEnv  string `json:"secret_access_key_env"`
+	SecretAccessKeyFile string `json:"secret_access_key_file"`
+	SessionTokenEnv     string `json:"session_token_env"`
+
+	ServiceAccountFile string `json:"service_account_file"`
+
+	AccountName    string `json:"account_name"`
+	AccountKeyEnv  string `json:"account_key_env"`
+	AccountKeyFile string `json:"account_key_file"`
+}
+
+// Audit selects where decision records go.
+type Audit struct {
+	Sink string `json:"sink"` // console (default), file or none
+	Path string `json:"path"` // for the file sink
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON accepts a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads, defaults and validates the file at path. Unknown fields are
+// errors, so that a typo never silently weakens a setting.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(raw)
+}
+
+// Parse is Load for bytes.
+func Parse(raw []byte) (*Config, error) {
+	var c Config
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// SetDefaults fills every unset field with its secure default.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Server.ShutdownTimeout.Duration == 0 {
+		c.Server.ShutdownTimeout.Duration = 15 * time.Second
+	}
+	if c.Server.BodyLimitBytes == 0 {
+		c.Server.BodyLimitBytes = 64 << 10
+	}
+	if c.Policy.Source == "" {
+		c.Policy.Source = "embedded"
+	}
+	if c.Audit.Sink == "" {
+		c.Audit.Sink = "console"
+	}
+}
+
+var (
+	connectorName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	sha256Hex     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Validate reports every problem, each prefixed with its field path.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
+		bad("listen", "want host:port with an IP address, got %q", c.Listen)
+	}
+	for i, p := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), "not a CIDR: %q", p)
+		}
+	}
+	if c.Server.BodyLimitBytes < 1024 {
+		bad("server.body_limit_bytes", "must be at least 1024")
+	}
+	switch c.Policy.Source {
+	case "embedded":
+	case "directory":
+		if c.Policy.Directory == "" {
+			bad("policy.directory", "required when policy.source is directory")
+		}
+	default:
+		bad("policy.source", "want embedded or directory, got %q", c.Policy.Source)
+	}
+	if len(c.Auth.APIKeys) == 0 {
+		bad("auth.api_keys", "at least one credential is required; signgate has no unauthenticated mode")
+	}
+	seen := map[string]bool{}
+	for i, k := range c.Auth.APIKeys {
+		p := fmt.Sprintf("auth.api_keys[%d]", i)
+		if !sha256Hex.MatchString(k.SHA256) {
+			bad(p+".sha256", "want 64 lower-case hex characters (the SHA-256 of the key, never the key)")
+		} else if seen[k.SHA256] {
+			bad(p+".sha256", "duplicate key")
+		}
+		seen[k.SHA256] = true
+		if k.Subject == "" {
+			bad(p+".subject", "required")
+		}
+	}
+	if len(c.Connectors) == 0 {
+		bad("connectors", "at least one connector is required")
+	}
+	for _, name := range c.ConnectorNames() {
+		c.Connectors[name].validate("connectors."+name, bad)
+		if !connectorName.MatchString(name) {
+			bad("connectors."+name, "name must match %s", connectorName)
+		}
+	}
+	switch c.Audit.Sink {
+	case "console", "none":
+	case "file":
+		if c.Audit.Path == "" {
+			bad("audit.path", "required when audit.sink is file")
+		}
+	default:
+		bad("audit.sink", "want console, file or none, got %q", c.Audit.Sink)
+	}
+	return errors.Join(errs...)
+}
+
+func (cn Connector) validate(p string, bad func(path, format string, args ...any)) {
+	cr := cn.Credentials
+	switch cn.Provider {
+	case "s3":
+		if cn.Bucket == "" {
+			bad(p+".bucket", "required for s3")
+		}
+		if cn.Region == "" {
+			bad(p+".region", "required for s3")
+		}
+		hasID := cr.AccessKeyIDEnv != "" || cr.AccessKeyIDFile != ""
+		hasSecret := cr.SecretAccessKeyEnv != "" || cr.SecretAccessKeyFile != ""
+		if hasID != hasSecret {
+			bad(p+".credentials", "set both an access key id and a secret access key source, or neither for the default AWS chain")
+		}
+	case "gcs":
+		if cn.Bucket == "" {
+			bad(p+".bucket", "required for gcs")
+		}
+		if cr.ServiceAccountFile == "" {
+			bad(p+".credentials.service_account_file", "required for gcs")
+		}
+	case "azure":
+		if cn.Container == "" {
+			bad(p+".container", "required for azure")
+		}
+		if cr.AccountName == "" {
+			bad(p+".credentials.account_name", "required for azure")
+		}
+		if (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == "") {
+			bad(p+".credentials", "set exactly one of account_key_env and account_key_file")
+		}
+	default:
+		bad(p+".provider", "want s3, gcs or azure, got %q", cn.Provider)
+	}
+	if cn.Endpoint != "" && !strings.HasPrefix(cn.Endpoint, "https://") && !strings.HasPrefix(cn.Endpoint, "http://") {
+		bad(p+".endpoint", "want an http(s) URL, got %q", cn.Endpoint)
+	}
+}
+
+// ConnectorNames returns the connector names in a stable order.
+func (c *Config) ConnectorNames() []string {
+	names := make([]string, 0, len(c.Connectors))
+	for n := range c.Connectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Secret reads a secret from the environment variable env or the file
+// path, whichever is set. The error names the source, never the value.
+func Secret(env, path string) (string, error) {
+	switch {
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	case path != "":
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("no secret source configured")
+}

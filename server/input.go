@@ -1,0 +1,35 @@
+package server
+
+import (
+	"time"
+
+	"github.com/signgate/signgate/bundles"
+)
+
+// BuildInput is the one place a request becomes a policy input. It is
+// pure: the same arguments always give the same document.
+func BuildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) bundles.Input {
+	teams := p.Teams
+	if teams == nil {
+		teams = []string{}
+	}
+	claims := p.Claims
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	in := bundles.Input{
+		Subject: bundles.Subject{ID: p.ID, Teams: teams, AuthMethod: p.AuthMethod, Claims: claims},
+		Action: bundles.Action{
+			Team:        r.Team,
+			Operation:   r.Operation,
+			Object:      r.Object,
+			ContentType: r.ContentType,
+		},
+		Source: bundles.Source{IP: ip, UserAgent: userAgent},
+		Time:   now.UTC().Format(time.RFC3339),
+	}
+	if r.ExpiresIn != nil {
+		in.Action.ExpiresIn = *r.ExpiresIn
+	}
+	return in
+}

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/signgate/signgate/signer"
+)
+
+// SignRequest is the body of /v1/sign and /v1/decide.
+type SignRequest struct {
+	Team        string `json:"team"`
+	Operation   string `json:"operation"`
+	Object      string `json:"object"`
+	ExpiresIn   *int64 `json:"expires_in,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// Limits on request fields. The key limit is S3's and GCS's.
+const (
+	maxKeyBytes         = 1024
+	maxTeamBytes        = 128
+	maxContentTypeBytes = 256
+	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
+)
+
+// decodeJSON reads exactly one JSON object of type T from the body, with a
+// size limit, rejecting unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonProblem(err, limit)
+		}
+		return invalid("body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error, limit int64) *Error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
+	case errors.As(err, &se):
+		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return invalid("body must be a JSON object")
+		}
+		return invalid(fmt.Sprintf("field %q must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
+	case errors.Is(err, io.EOF):
+		return invalid("request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("request body is truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return invalid("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return invalid("request body is not valid JSON")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int64", "int":
+		return "integer"
+	case "ptr":
+		return "integer"
+	}
+	return k
+}
+
+// Validate checks every field before the policy sees the request.
+func (r *SignRequest) Validate() *Error {
+	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
+		return err
+	}
+	op := signer.Operation(r.Operation)
+	if !op.Valid() {
+		return invalid(`operation must be one of "read", "write" or "delete"`)
+	}
+	if err := ValidateKey(r.Object); err != nil {
+		return invalid("object: " + err.Error())
+	}
+	if r.ExpiresIn != nil && (*r.ExpiresIn < 1 || *r.ExpiresIn > maxExpiresIn) {
+		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	}
+	if r.ContentType != "" {
+		if op != signer.OpWrite {
+			return invalid("content_type applies only to write")
+		}
+		if len(r.ContentType) > maxContentTypeBytes || hasControl(r.ContentType) {
+			return invalid("content_type is too long or has control characters")
+		}
+		if _, _, err := mime.ParseMediaType(r.ContentType); err != nil {
+			return invalid("content_type is not a valid media type")
+		}
+	}
+	return nil
+}
+
+func validateName(field, v string, max int) *Error {
+	switch {
+	case v == "":
+		return invalid(field + " is required")
+	case len(v) > max:
+		return invalid(fmt.Sprintf("%s is longer than %d bytes", field, max))
+	case !utf8.ValidString(v) || hasControl(v):
+		return invalid(field + " must be UTF-8 without control characters")
+	}
+	return nil
+}
+
+// ValidateKey rejects object keys that are ambiguous or dangerous on some
+// provider: empty or over 1024 bytes, invalid UTF-8, control characters, a
+// leading "/", or a "." or ".." path segment.
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("key is empty")
+	case len(key) > maxKeyBytes:
+		return fmt.Errorf("key is %d bytes, over the limit of %d", len(key), maxKeyBytes)
+	case !utf8.ValidString(key):
+		return errors.New("key is not valid UTF-8")
+	case hasControl(key):
+		return errors.New("key contains control characters")
+	case strings.HasPrefix(key, "/"):
+		return errors.New(`key starts with "/"`)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("key has a %q path segment", seg)
+		}
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}

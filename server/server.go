@@ -1,0 +1,183 @@
+// Package server is signgate's HTTP face: the Echo app with its routes,
+// authentication, request validation, input builder, error mapping and
+// decision records. It asks bundles to decide and signer to sign; nothing
+// imports it.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/signer"
+)
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	engine    *bundles.Engine
+	signers   map[string]signer.Signer
+	auth      Authenticator
+	auditor   Auditor
+	log       *slog.Logger
+	now       func() time.Time
+	bodyLimit int64
+	trusted   []netip.Prefix
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock sets the clock used for input time and records.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithLogger sets the logger for request logs and failures.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAuditor sets where decision records go (default: discard).
+func WithAuditor(a Auditor) Option { return func(s *Server) { s.auditor = a } }
+
+// WithBodyLimit caps request bodies (default 64 KiB).
+func WithBodyLimit(n int64) Option { return func(s *Server) { s.bodyLimit = n } }
+
+// WithTrustedProxies lists the peers whose forwarding headers are believed.
+func WithTrustedProxies(p []netip.Prefix) Option { return func(s *Server) { s.trusted = p } }
+
+// New builds the Echo app. engine decides, signers maps connector names to
+// signers, and auth authenticates every /v1 request.
+func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
+	s := &Server{
+		engine:    engine,
+		signers:   signers,
+		auth:      auth,
+		auditor:   Discard{},
+		log:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		now:       time.Now,
+		bodyLimit: 64 << 10,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.IPExtractor = ipExtractor(s.trusted)
+	e.Use(requestID, s.requestLog, middleware.Recover())
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	v1 := e.Group("/v1", authenticate(s.auth))
+	v1.POST("/sign", s.handleSign)
+	v1.POST("/decide", s.handleDecide)
+	v1.GET("/policy", s.handlePolicy)
+	return e
+}
+
+// ipExtractor trusts forwarding headers only from the configured proxies;
+// with none configured, the client IP is the socket peer.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+const decisionKey = "signgate.decision_id"
+
+var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID honours a well-formed X-Request-Id and otherwise makes one.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !wellFormedRequestID.MatchString(id) {
+			id = uuid.NewString()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// requestLog writes one line per request. It never logs bodies, URLs it
+// issued or credentials.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		attrs := []any{
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", c.Request().Method,
+			"route", c.Path(),
+			"status", c.Response().Status,
+			"latency_ms", float64(time.Since(start).Microseconds()) / 1000,
+		}
+		if p := principal(c); p.ID != "" {
+			attrs = append(attrs, "subject", p.ID)
+		}
+		if id, _ := c.Get(decisionKey).(string); id != "" {
+			attrs = append(attrs, "decision_id", id)
+		}
+		s.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+// audit records a decision. A failing sink is logged; strict durability is
+// a sink's concern.
+func (s *Server) audit(c echo.Context, endpoint string, dc *decision, status int, cause error, resp *SignResponse) {
+	if dc == nil {
+		return // the request never reached the policy
+	}
+	rec := &Record{
+		DecisionID: dc.id,
+		Path:       "signgate/authz/decision",
+		Input:      &dc.input,
+		Bundles:    map[string]BundleRevision{"signgate": {Revision: dc.d.Revision}},
+		Timestamp:  s.now().UTC(),
+		Labels:     map[string]string{"app": "signgate"},
+		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
+		Endpoint:   endpoint,
+		Status:     status,
+	}
+	if dc.d.Revision != "" || cause == nil {
+		d := dc.d
+		rec.Result = &d
+	}
+	if cause != nil {
+		rec.Error = errorCode(cause)
+	}
+	if resp != nil {
+		exp := resp.ExpiresAt
+		rec.ExpiresAt, rec.Provider, rec.Bucket = &exp, resp.Provider, resp.Bucket
+	}
+	if err := s.auditor.Record(context.WithoutCancel(c.Request().Context()), rec); err != nil {
+		s.log.Error("audit record not written", "decision_id", dc.id, "err", err)
+	}
+}
+
+func errorCode(err error) string {
+	var pe *Error
+	if ok := asError(err, &pe); ok {
+		return pe.Problem.Code
+	}
+	return CodeInternal
+}
+
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
