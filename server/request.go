@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,16 +41,20 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 			return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return jsonProblem(err, limit)
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return invalid("request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonProblem(err, limit)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonProblem(err, limit)
-		}
 		return invalid("body must hold exactly one JSON object")
 	}
 	return nil
@@ -141,8 +146,9 @@ func ValidateKey(key string) error {
 		return errors.New("key is empty")
 	case len(key) > maxKeyBytes:
 		return fmt.Errorf("key is %d bytes, over the limit of %d", len(key), maxKeyBytes)
-	case !utf8.ValidString(key):
-		return errors.New("key is not valid UTF-8")
+	case !utf8.ValidString(key) || strings.ContainsRune(key, utf8.RuneError):
+		// JSON decoding turns a lone surrogate escape into U+FFFD.
+		return errors.New("key is not valid UTF-8 (or holds U+FFFD)")
 	case hasControl(key):
 		return errors.New("key contains control characters")
 	case strings.HasPrefix(key, "/"):

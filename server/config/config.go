@@ -71,7 +71,6 @@ type Credentials struct {
 	AccessKeyIDFile     string `json:"access_key_id_file"`
 	SecretAccessKeyEnv  string `json:"secret_access_key_env"`
 	SecretAccessKeyFile string `json:"secret_access_key_file"`
-	SessionTokenEnv     string `json:"session_token_env"`
 
 	ServiceAccountFile string `json:"service_account_file"`
 
