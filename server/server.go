@@ -72,10 +72,12 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	e.Use(requestID, s.requestLog, middleware.Recover())
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	v1 := e.Group("/v1", authenticate(s.auth))
-	v1.POST("/sign", s.handleSign)
-	v1.POST("/decide", s.handleDecide)
-	v1.GET("/policy", s.handlePolicy)
+	// Authentication is per route, not group middleware: echo routes a
+	// group's unmatched methods to 404, and a wrong method must be a 405.
+	requireAuth := authenticate(s.auth)
+	e.POST("/v1/sign", s.handleSign, requireAuth)
+	e.POST("/v1/decide", s.handleDecide, requireAuth)
+	e.GET("/v1/policy", s.handlePolicy, requireAuth)
 	return e
 }
 

@@ -45,6 +45,7 @@ type Policy struct {
 // Auth lists the credentials signgate accepts.
 type Auth struct {
 	APIKeys []APIKey `json:"api_keys"`
+	OIDC    *OIDC    `json:"oidc"`
 }
 
 // APIKey is one accepted API key, stored only as its SHA-256.
@@ -139,6 +140,9 @@ func (c *Config) SetDefaults() {
 	if c.Audit.Sink == "" {
 		c.Audit.Sink = "console"
 	}
+	if c.Auth.OIDC != nil {
+		c.Auth.OIDC.setDefaults()
+	}
 }
 
 var (
@@ -172,8 +176,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("policy.source", "want embedded or directory, got %q", c.Policy.Source)
 	}
-	if len(c.Auth.APIKeys) == 0 {
-		bad("auth.api_keys", "at least one credential is required; signgate has no unauthenticated mode")
+	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
+		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
+	}
+	if c.Auth.OIDC != nil {
+		c.Auth.OIDC.validate("auth.oidc", bad)
 	}
 	seen := map[string]bool{}
 	for i, k := range c.Auth.APIKeys {

@@ -1,0 +1,165 @@
+// Package azblob signs service SAS URLs for blobs in one Azure Storage
+// container, or in Azurite. It owns the URL layout and the mapping from
+// operations to SAS permissions; the Azure SDK builds and signs the SAS.
+package azblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/signgate/signgate/signer"
+)
+
+// Config binds a Signer to one container.
+type Config struct {
+	Container string
+	// Endpoint is the blob service URL, account path included for Azurite,
+	// e.g. "http://127.0.0.1:10000/devstoreaccount1". Empty means
+	// https://<AccountName>.blob.core.windows.net.
+	Endpoint    string
+	AccountName string
+	AccountKey  string // base64, as the portal shows it
+}
+
+// Option changes how a Signer is built.
+type Option func(*Signer)
+
+// WithClock sets the clock that expiry times are computed from; the
+// default is time.Now, which a nil c keeps.
+func WithClock(c signer.Clock) Option {
+	return func(s *Signer) {
+		if c != nil {
+			s.now = c
+		}
+	}
+}
+
+// Signer signs URLs for one Azure Storage container.
+type Signer struct {
+	container string
+	base      string // endpoint + "/" + escaped container
+	protocol  sas.Protocol
+	cred      *service.SharedKeyCredential
+	now       signer.Clock
+}
+
+var _ signer.Signer = (*Signer)(nil)
+
+// permissions are the SAS permissions of each operation: a write may
+// create the blob or overwrite it.
+var permissions = map[signer.Operation]*sas.BlobPermissions{
+	signer.OpRead:   {Read: true},
+	signer.OpWrite:  {Create: true, Write: true},
+	signer.OpDelete: {Delete: true},
+}
+
+// New checks cfg and returns a Signer for its container.
+func New(cfg Config, opts ...Option) (*Signer, error) {
+	switch {
+	case cfg.Container == "":
+		return nil, errors.New("azblob: config: container is required")
+	case strings.Trim(cfg.Container, "abcdefghijklmnopqrstuvwxyz0123456789-$") != "":
+		return nil, fmt.Errorf("azblob: config: container %q: want lower-case letters, digits and '-'", cfg.Container)
+	case cfg.AccountName == "":
+		return nil, errors.New("azblob: config: account name is required")
+	case cfg.AccountKey == "":
+		return nil, errors.New("azblob: config: account key is required")
+	}
+	cred, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
+	if err != nil {
+		return nil, fmt.Errorf("azblob: config: account key: %w", err)
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = "https://" + cfg.AccountName + ".blob.core.windows.net"
+	}
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("azblob: config: endpoint: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("azblob: config: endpoint %q: scheme must be http or https", endpoint)
+	case u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, fmt.Errorf("azblob: config: endpoint %q: want scheme://host[:port][/account]", endpoint)
+	}
+	s := &Signer{
+		container: cfg.Container,
+		base:      strings.TrimSuffix(u.String(), "/") + "/" + signer.EscapeKey(cfg.Container),
+		// A SAS that allows http would let a key ride in clear text; only
+		// an emulator on http gets one.
+		protocol: sas.ProtocolHTTPS,
+		cred:     cred,
+		now:      time.Now,
+	}
+	if u.Scheme == "http" {
+		s.protocol = sas.ProtocolHTTPSandHTTP
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Provider reports "azure".
+func (s *Signer) Provider() string { return "azure" }
+
+// Bucket reports the container the signer is bound to.
+func (s *Signer) Bucket() string { return s.container }
+
+// Sign returns a blob service SAS URL for g that expires TTL after the
+// clock's time truncated to the second (se has whole seconds).
+//
+// The SAS has no start time (st): it is valid as soon as it is made, and a
+// start time of "now" would be refused by a service whose clock runs a
+// little behind ours.
+func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error) {
+	if err := g.Validate(); err != nil {
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
+	}
+	secs, err := g.TTLSeconds()
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
+	}
+	switch {
+	case g.ContentType != "":
+		// rsct only overrides the Content-Type of a read's response; a
+		// shared-key service SAS has no way to bind a request header.
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w: a service SAS cannot bind a request Content-Type", g.Key, signer.ErrUnsupported)
+	case strings.Contains(g.Key, `\`):
+		// The SDK signs '\' in a blob name as '/', as the service reads
+		// it: the URL would name another blob than the grant.
+		return signer.Signed{}, fmt.Errorf(`azblob: sign %q: %w: Azure reads '\' in a blob name as '/'`, g.Key, signer.ErrUnsupported)
+	}
+	if err := ctx.Err(); err != nil {
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
+	}
+	expiry := s.now().UTC().Truncate(time.Second).Add(time.Duration(secs) * time.Second)
+	q, err := sas.BlobSignatureValues{
+		Protocol:      s.protocol,
+		ExpiryTime:    expiry,
+		Permissions:   permissions[g.Operation].String(),
+		ContainerName: s.container,
+		BlobName:      g.Key,
+	}.SignWithSharedKey(s.cred)
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
+	}
+	headers := map[string]string{}
+	if g.Operation == signer.OpWrite {
+		// Put Blob needs the blob type; a SAS URL cannot carry it.
+		headers["x-ms-blob-type"] = "BlockBlob"
+	}
+	return signer.Signed{
+		URL:       s.base + "/" + signer.EscapeKey(g.Key) + "?" + q.Encode(),
+		Method:    g.Operation.Method(),
+		Headers:   headers,
+		ExpiresAt: expiry,
+	}, nil
+}

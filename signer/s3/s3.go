@@ -1,0 +1,222 @@
+// Package s3 signs SigV4 query-string (presigned) URLs for one bucket of
+// Amazon S3 or an S3-compatible server such as versitygw. It owns the URL
+// layout and the SigV4 configuration; the AWS SDK computes the signature.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/signgate/signgate/signer"
+)
+
+// unsignedPayload is S3's payload hash for a URL whose body is not known
+// when it is signed.
+const unsignedPayload = "UNSIGNED-PAYLOAD"
+
+// Config binds a Signer to one bucket.
+type Config struct {
+	Bucket string
+	Region string // signing region, e.g. "us-east-1"
+	// Endpoint is the base URL of an S3-compatible server, e.g.
+	// "http://127.0.0.1:7070". When set, URLs are path-style
+	// (endpoint/bucket/key). When empty, URLs are virtual-hosted on AWS
+	// (https://bucket.s3.region.amazonaws.com/key), or path-style on
+	// https://s3.region.amazonaws.com for a bucket name that cannot be a
+	// TLS-valid host label (dots, upper case, underscores).
+	Endpoint string
+	// Credentials signs the URLs; see StaticCredentials and
+	// DefaultCredentials. It is wrapped in an aws.CredentialsCache.
+	Credentials aws.CredentialsProvider
+}
+
+// Option changes how a Signer is built.
+type Option func(*Signer)
+
+// WithClock sets the clock that signing times are read from; the default
+// is time.Now, which a nil c keeps.
+func WithClock(c signer.Clock) Option {
+	return func(s *Signer) {
+		if c != nil {
+			s.now = c
+		}
+	}
+}
+
+// Signer signs URLs for one S3 bucket.
+type Signer struct {
+	bucket string
+	region string
+	scheme string
+	host   string // host[:port] the URL and its signature name
+	prefix string // "/bucket" for path-style, "" for virtual-hosted
+	creds  aws.CredentialsProvider
+	v4     *v4.Signer
+	now    signer.Clock
+}
+
+var _ signer.Signer = (*Signer)(nil)
+
+// New checks cfg and returns a Signer for its bucket.
+func New(cfg Config, opts ...Option) (*Signer, error) {
+	switch {
+	case cfg.Bucket == "":
+		return nil, errors.New("s3: config: bucket is required")
+	case cfg.Region == "":
+		return nil, errors.New("s3: config: region is required")
+	case cfg.Credentials == nil:
+		return nil, errors.New("s3: config: credentials are required")
+	case strings.Trim(cfg.Bucket, bucketChars) != "":
+		return nil, fmt.Errorf("s3: config: bucket %q: want letters, digits, '.', '-', '_'", cfg.Bucket)
+	}
+	s := &Signer{
+		bucket: cfg.Bucket,
+		region: cfg.Region,
+		creds:  cfg.Credentials,
+		v4:     newV4Signer(),
+		now:    time.Now,
+	}
+	if _, cached := s.creds.(*aws.CredentialsCache); !cached {
+		s.creds = aws.NewCredentialsCache(s.creds)
+	}
+	bucketPath := "/" + cfg.Bucket // needs no escaping: see bucketChars
+	switch {
+	case cfg.Endpoint != "":
+		u, err := parseEndpoint(cfg.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		s.scheme, s.host, s.prefix = u.Scheme, u.Host, bucketPath
+	case virtualHostable(cfg.Bucket):
+		s.scheme, s.host = "https", cfg.Bucket+".s3."+cfg.Region+".amazonaws.com"
+	default:
+		s.scheme, s.host, s.prefix = "https", "s3."+cfg.Region+".amazonaws.com", bucketPath
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// newV4Signer is the one SigV4 configuration this package signs with. S3
+// wants the path escaped exactly once, which signer.EscapeKey has done, so
+// the SDK must not escape it a second time (that is the "S3 mode" every AWS
+// SDK uses for S3). The vector tests use this same function.
+func newV4Signer() *v4.Signer {
+	return v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+}
+
+// Provider reports "s3".
+func (s *Signer) Provider() string { return "s3" }
+
+// Bucket reports the bucket the signer is bound to.
+func (s *Signer) Bucket() string { return s.bucket }
+
+// Sign returns a presigned URL for g, signed at the clock's time truncated
+// to the second so that ExpiresAt is exactly X-Amz-Date + X-Amz-Expires.
+func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error) {
+	if err := g.Validate(); err != nil {
+		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	}
+	secs, err := g.TTLSeconds()
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	}
+	at := s.now().UTC().Truncate(time.Second)
+	path := s.prefix + "/" + g.Key
+	rawPath := s.prefix + "/" + signer.EscapeKey(g.Key)
+	signed, err := s.presign(ctx, g.Operation.Method(), s.host, path, rawPath, g.ContentType, secs, at)
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	}
+	return signed, nil
+}
+
+// presign is the signing path below URL layout: it signs method on
+// scheme://host/rawPath, valid for secs from at. path is rawPath unescaped.
+func (s *Signer) presign(ctx context.Context, method, host, path, rawPath, contentType string, secs int64, at time.Time) (signer.Signed, error) {
+	creds, err := s.creds.Retrieve(ctx)
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("credentials: %w", err)
+	}
+	req := &http.Request{
+		Method: method,
+		URL: &url.URL{
+			Scheme:   s.scheme,
+			Host:     host,
+			Path:     path,
+			RawPath:  rawPath,
+			RawQuery: "X-Amz-Expires=" + strconv.FormatInt(secs, 10),
+		},
+		Host:   host,
+		Header: http.Header{},
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	signedURL, signedHeaders, err := s.v4.PresignHTTP(ctx, creds, req, unsignedPayload, "s3", s.region, at)
+	if err != nil {
+		return signer.Signed{}, err
+	}
+	headers := make(map[string]string, len(signedHeaders))
+	for name, values := range signedHeaders {
+		if name == "Host" { // the client sends it from the URL anyway
+			continue
+		}
+		headers[name] = strings.Join(values, ",")
+	}
+	return signer.Signed{
+		URL:       signedURL,
+		Method:    method,
+		Headers:   headers,
+		ExpiresAt: at.Add(time.Duration(secs) * time.Second),
+	}, nil
+}
+
+// bucketChars are the characters of any S3 bucket name, legacy ones
+// included; none of them needs escaping in a URL path.
+const bucketChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("s3: config: endpoint: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("s3: config: endpoint %q: scheme must be http or https", endpoint)
+	case u.Host == "":
+		return nil, fmt.Errorf("s3: config: endpoint %q: no host", endpoint)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, fmt.Errorf("s3: config: endpoint %q: want scheme://host[:port] only", endpoint)
+	}
+	return u, nil
+}
+
+// virtualHostable reports whether bucket can be the first label of
+// bucket.s3.region.amazonaws.com under AWS's wildcard TLS certificate:
+// 3-63 lower-case letters, digits and hyphens, not starting or ending with
+// a hyphen. Dotted names are valid buckets but break TLS there.
+func virtualHostable(bucket string) bool {
+	if len(bucket) < 3 || len(bucket) > 63 || bucket[0] == '-' || bucket[len(bucket)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(bucket); i++ {
+		c := bucket[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
