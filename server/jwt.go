@@ -158,34 +158,45 @@ func NewJWT(ctx context.Context, cfg config.OIDC, opts ...JWTOption) (*JWT, erro
 // agrees, the signature, iss, aud, exp (required) and nbf/iat within the
 // leeway, and a non-empty subject claim.
 func (j *JWT) Authenticate(token string) (Principal, bool) {
-	if !looksLikeJWT(token) {
+	p, reason := j.verify(token)
+	if reason != "" {
+		// The reason is a fixed phrase: nothing from the token is logged.
+		j.log.Debug("jwt rejected", "reason", reason)
 		return Principal{}, false
+	}
+	return p, true
+}
+
+// verify returns the principal, or why the token was refused.
+func (j *JWT) verify(token string) (Principal, string) {
+	if !looksLikeJWT(token) {
+		return Principal{}, "not a jwt"
 	}
 	msg, err := jws.Parse([]byte(token), jws.WithCompact())
 	if err != nil || len(msg.Signatures()) != 1 {
-		return j.reject("malformed")
+		return Principal{}, "malformed"
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	if hdr == nil {
-		return j.reject("malformed")
+		return Principal{}, "malformed"
 	}
 	// The allow-list is checked against the header before any key is
 	// looked up, so an attacker's choice of alg never reaches a verifier.
 	headerAlg, ok := hdr.Algorithm()
 	if !ok {
-		return j.reject("alg missing")
+		return Principal{}, "alg missing"
 	}
 	alg, ok := j.algs[headerAlg.String()]
 	if !ok {
-		return j.reject("alg not allowed")
+		return Principal{}, "alg not allowed"
 	}
 	kid, _ := hdr.KeyID()
 	key, ok := j.key(kid)
 	if !ok {
-		return j.reject("unknown kid")
+		return Principal{}, "unknown kid"
 	}
 	if keyAlg, ok := key.Algorithm(); ok && keyAlg.String() != alg.String() {
-		return j.reject("key alg mismatch")
+		return Principal{}, "key alg mismatch"
 	}
 	_, err = jwt.Parse([]byte(token),
 		jwt.WithKey(alg, key),
@@ -196,7 +207,7 @@ func (j *JWT) Authenticate(token string) (Principal, bool) {
 		jwt.WithClock(jwt.ClockFunc(j.now)),
 	)
 	if err != nil {
-		return j.reject(rejection(err))
+		return Principal{}, rejection(err)
 	}
 	// The payload is the one just verified; decoding it ourselves keeps
 	// every claim, custom ones included, exactly as the issuer wrote it.
@@ -204,27 +215,21 @@ func (j *JWT) Authenticate(token string) (Principal, bool) {
 	dec := json.NewDecoder(bytes.NewReader(msg.Payload()))
 	dec.UseNumber()
 	if err := dec.Decode(&claims); err != nil {
-		return j.reject("claims not an object")
+		return Principal{}, "claims not an object"
 	}
 	sub, _ := claims[j.subjectClaim].(string)
 	if sub == "" {
-		return j.reject("subject claim missing")
+		return Principal{}, "subject claim missing"
 	}
 	teams, ok := teamsOf(claims[j.teamsClaim])
 	if !ok {
-		return j.reject("teams claim malformed")
+		return Principal{}, "teams claim malformed"
 	}
-	return Principal{ID: sub, Teams: teams, AuthMethod: "jwt", Claims: claims}, true
+	return Principal{ID: sub, Teams: teams, AuthMethod: "jwt", Claims: claims}, ""
 }
 
-// reject logs why a token failed, never the token, and says no.
-func (j *JWT) reject(reason string) (Principal, bool) {
-	j.log.Debug("jwt rejected", "reason", reason)
-	return Principal{}, false
-}
-
-// rejection names a verification failure for the log without echoing any
-// part of the token.
+// rejection names a verification failure without echoing any part of the
+// token.
 func rejection(err error) string {
 	switch {
 	case errors.Is(err, jwt.TokenExpiredError()):

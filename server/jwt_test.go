@@ -369,7 +369,9 @@ func TestJWTAccepts(t *testing.T) {
 
 func TestJWTRejects(t *testing.T) {
 	k := testKeys()
-	idp := newFakeIdP(t, standardJWKS(t)...)
+	// rsa-noalg is rsa-1's key without a JWK alg: only the allow-list
+	// stands between it and a PS256 token.
+	idp := newFakeIdP(t, append(standardJWKS(t), publicJWK(t, k.rsa, "rsa-noalg", ""))...)
 	clk := newTestClock()
 	var logs bytes.Buffer
 	cfg := testOIDC(idp.srv.URL)
@@ -393,49 +395,55 @@ func TestJWTRejects(t *testing.T) {
 		return string(tok)
 	}()
 
+	// wantReason pins the check that stops each attack, so that no check
+	// is covered only by another one standing in front of it.
 	tests := []struct {
-		name     string
-		givenTok string
+		name       string
+		givenTok   string
+		wantReason string
 	}{
-		{"rejects an unsigned alg none token", unsigned(t, "rsa-1", claimsWith(nil), "")},
-		{"rejects alg none carrying a signature segment", unsigned(t, "rsa-1", claimsWith(nil), "c2lnbmF0dXJl")},
-		{"rejects HS256 keyed with the RSA public key as PEM", mint(t, jwa.HS256(), pemKey, "rsa-1", claimsWith(nil))},
-		{"rejects HS256 keyed with the RSA public key as DER", mint(t, jwa.HS256(), rsaPublicDER(t), "rsa-1", claimsWith(nil))},
+		{"rejects an unsigned alg none token", unsigned(t, "rsa-1", claimsWith(nil), ""), "not a jwt"},
+		{"rejects alg none carrying a signature segment", unsigned(t, "rsa-1", claimsWith(nil), "c2lnbmF0dXJl"), "alg not allowed"},
+		{"rejects HS256 keyed with the RSA public key as PEM", mint(t, jwa.HS256(), pemKey, "rsa-1", claimsWith(nil)), "alg not allowed"},
+		{"rejects HS256 keyed with the RSA public key as DER", mint(t, jwa.HS256(), rsaPublicDER(t), "rsa-1", claimsWith(nil)), "alg not allowed"},
+		{"rejects an asymmetric alg outside the configured list", mint(t, jwa.PS256(), k.rsa, "rsa-noalg", claimsWith(nil)), "alg not allowed"},
+		{"rejects a header alg that differs from the key's JWK alg", mint(t, jwa.RS384(), k.rsa, "rsa-1", claimsWith(nil)), "key alg mismatch"},
+		{"rejects an allowed alg on a key of another type", mint(t, jwa.RS256(), k.rsa, "ec-1", claimsWith(nil)), "bad signature"},
 		{"rejects a token expired beyond the leeway", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{
-			"iat": jwtEpoch.Add(-time.Hour).Unix(), "exp": jwtEpoch.Add(-testLeeway - time.Second).Unix()}))},
+			"iat": jwtEpoch.Add(-time.Hour).Unix(), "exp": jwtEpoch.Add(-testLeeway - time.Second).Unix()})), "expired"},
 		{"rejects a token not yet valid beyond the leeway", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{
-			"nbf": jwtEpoch.Add(testLeeway + time.Second).Unix()}))},
+			"nbf": jwtEpoch.Add(testLeeway + time.Second).Unix()})), "not yet valid"},
 		{"rejects a token issued in the future beyond the leeway", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{
-			"iat": jwtEpoch.Add(testLeeway + time.Minute).Unix()}))},
-		{"rejects a wrong issuer", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"iss": "https://evil.example.test"}))},
-		{"rejects an issuer that only differs by a trailing slash", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"iss": testIssuer + "/"}))},
-		{"rejects a wrong audience", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": "someone-else"}))},
-		{"rejects a missing audience", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": absent}))},
-		{"rejects a token without exp", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"exp": absent}))},
-		{"rejects an unknown kid", mint(t, jwa.RS256(), k.rsaNext, "rsa-unknown", claimsWith(nil))},
-		{"rejects a token signed by another key under a known kid", mint(t, jwa.RS256(), k.rsaNext, "rsa-1", claimsWith(nil))},
-		{"rejects a header jwk that embeds the attacker's key", embedded},
-		{"rejects a header alg that differs from the key's JWK alg", mint(t, jwa.RS384(), k.rsa, "rsa-1", claimsWith(nil))},
-		{"rejects an allowed alg on a key of another type", mint(t, jwa.RS256(), k.rsa, "ec-1", claimsWith(nil))},
-		{"rejects an alg outside the configured list", mint(t, jwa.PS256(), k.rsa, "rsa-1", claimsWith(nil))},
-		{"rejects a token without kid when the JWKS has several keys", mint(t, jwa.RS256(), k.rsa, "", claimsWith(nil))},
-		{"rejects a truncated token", good[:len(good)-12]},
-		{"rejects a token without its signature segment", good[:strings.LastIndex(good, ".")]},
-		{"rejects a token with a tampered payload", tamper(t, good)},
-		{"rejects garbage", "not a jwt at all"},
-		{"rejects three garbage segments", "aaaa.bbbb.cccc"},
-		{"rejects the empty string", ""},
-		{"rejects a token with surrounding whitespace", " " + good + " "},
-		{"rejects an empty subject", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": ""}))},
-		{"rejects a missing subject", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": absent}))},
-		{"rejects a subject that is not a string", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": 42}))},
-		{"rejects a teams list with a non-string entry", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"groups": []any{"vision", 7}}))},
-		{"rejects a teams claim that is an object", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"groups": map[string]any{"vision": true}}))},
+			"iat": jwtEpoch.Add(testLeeway + time.Minute).Unix()})), "issued in the future"},
+		{"rejects a wrong issuer", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"iss": "https://evil.example.test"})), "wrong issuer"},
+		{"rejects an issuer that only differs by a trailing slash", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"iss": testIssuer + "/"})), "wrong issuer"},
+		{"rejects a wrong audience", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": "someone-else"})), "wrong audience"},
+		{"rejects a missing audience", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": absent})), "wrong audience"},
+		{"rejects a token without exp", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"exp": absent})), "required claim missing"},
+		{"rejects an unknown kid", mint(t, jwa.RS256(), k.rsaNext, "rsa-unknown", claimsWith(nil)), "unknown kid"},
+		{"rejects a token without kid when the JWKS has several keys", mint(t, jwa.RS256(), k.rsa, "", claimsWith(nil)), "unknown kid"},
+		{"rejects a token signed by another key under a known kid", mint(t, jwa.RS256(), k.rsaNext, "rsa-1", claimsWith(nil)), "bad signature"},
+		{"rejects a header jwk that embeds the attacker's key", embedded, "bad signature"},
+		{"rejects a token with a tampered payload", tamper(t, good), "bad signature"},
+		{"rejects a truncated token", good[:len(good)-12], "bad signature"},
+		{"rejects a token without its signature segment", good[:strings.LastIndex(good, ".")], "not a jwt"},
+		{"rejects garbage", "not a jwt at all", "not a jwt"},
+		{"rejects three garbage segments", "aaaa.bbbb.cccc", "malformed"},
+		{"rejects the empty string", "", "not a jwt"},
+		{"rejects a token with surrounding whitespace", " " + good + " ", "not a jwt"},
+		{"rejects an empty subject", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": ""})), "subject claim missing"},
+		{"rejects a missing subject", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": absent})), "subject claim missing"},
+		{"rejects a subject that is not a string", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": 42})), "invalid"},
+		{"rejects a teams list with a non-string entry", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"groups": []any{"vision", 7}})), "teams claim malformed"},
+		{"rejects a teams claim that is an object", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"groups": map[string]any{"vision": true}})), "teams claim malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if p, ok := a.Authenticate(tt.givenTok); ok || p.ID != "" {
 				t.Fatalf("accepted: %+v", p)
+			}
+			if _, reason := a.verify(tt.givenTok); reason != tt.wantReason {
+				t.Errorf("stopped by %q, want %q", reason, tt.wantReason)
 			}
 		})
 	}

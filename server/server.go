@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -68,6 +69,7 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
+	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = ipExtractor(s.trusted)
 	e.Use(requestID, s.requestLog, middleware.Recover())
 	e.GET("/healthz", s.handleHealthz)
@@ -172,7 +174,7 @@ func (s *Server) audit(c echo.Context, endpoint string, dc *decision, status int
 
 func errorCode(err error) string {
 	var pe *Error
-	if ok := asError(err, &pe); ok {
+	if errors.As(err, &pe) {
 		return pe.Problem.Code
 	}
 	return CodeInternal

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/signgate/signgate/server/config"
+	"github.com/signgate/signgate/signer"
+	"github.com/signgate/signgate/signer/azblob"
+	"github.com/signgate/signgate/signer/gcs"
+	"github.com/signgate/signgate/signer/s3"
+)
+
+// secret resolves a secret by environment variable name or file path; dev
+// mode answers from its own table first.
+func secret(env, path string) (string, error) {
+	if v, ok := devSecrets[env]; ok && env != "" {
+		return v, nil
+	}
+	if v, ok := devSecrets[path]; ok && path != "" {
+		return v, nil
+	}
+	return config.Secret(env, path)
+}
+
+// buildSigners makes one signer per configured connector. Secrets are read
+// once here; an error names the connector and the source, never a value.
+func buildSigners(ctx context.Context, cfg *config.Config) (map[string]signer.Signer, error) {
+	out := make(map[string]signer.Signer, len(cfg.Connectors))
+	for _, name := range cfg.ConnectorNames() {
+		cn := cfg.Connectors[name]
+		sg, err := buildSigner(ctx, cn)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: %w", name, err)
+		}
+		out[name] = sg
+	}
+	return out, nil
+}
+
+func buildSigner(ctx context.Context, cn config.Connector) (signer.Signer, error) {
+	cr := cn.Credentials
+	switch cn.Provider {
+	case "s3":
+		cfg := s3.Config{Bucket: cn.Bucket, Region: cn.Region, Endpoint: cn.Endpoint}
+		if cr.AccessKeyIDEnv == "" && cr.AccessKeyIDFile == "" {
+			creds, err := s3.DefaultCredentials(ctx)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Credentials = creds
+		} else {
+			id, err := secret(cr.AccessKeyIDEnv, cr.AccessKeyIDFile)
+			if err != nil {
+				return nil, fmt.Errorf("access key id: %w", err)
+			}
+			sk, err := secret(cr.SecretAccessKeyEnv, cr.SecretAccessKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("secret access key: %w", err)
+			}
+			cfg.Credentials = s3.StaticCredentials(id, sk)
+		}
+		return s3.New(cfg)
+	case "gcs":
+		sa, err := secret("", cr.ServiceAccountFile)
+		if err != nil {
+			return nil, fmt.Errorf("service account: %w", err)
+		}
+		return gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint, ServiceAccountJSON: []byte(sa)})
+	case "azure":
+		key, err := secret(cr.AccountKeyEnv, cr.AccountKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("account key: %w", err)
+		}
+		return azblob.New(azblob.Config{Container: cn.Container, Endpoint: cn.Endpoint, AccountName: cr.AccountName, AccountKey: key})
+	}
+	return nil, fmt.Errorf("unknown provider %q", cn.Provider)
+}

@@ -1,0 +1,53 @@
+// Command signgate serves policy-decided pre-signed URLs for S3, GCS and
+// Azure Blob Storage.
+//
+//	signgate serve --dev            embedded policy, dev connectors, dev API key
+//	signgate serve --config FILE    production mode
+//	signgate hash-key               print the SHA-256 of an API key read from stdin
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "signgate:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `usage:
+  signgate serve --dev             run on 127.0.0.1:8080 with the embedded policy and local emulator connectors
+  signgate serve --config FILE     run with a configuration file
+  signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serveCmd(ctx, args[1:], stdout, stderr)
+	case "hash-key":
+		return hashKeyCmd(stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

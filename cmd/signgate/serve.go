@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/policies"
+	"github.com/signgate/signgate/server"
+	"github.com/signgate/signgate/server/config"
+)
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "run with the embedded policy, local emulator connectors and a fresh dev API key")
+	cfgPath := fs.String("config", "", "path to the YAML configuration")
+	listen := fs.String("listen", "", "override the listen address (host:port)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dev == (*cfgPath != "") {
+		return errors.New("serve needs exactly one of --dev and --config FILE")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	var (
+		cfg    *config.Config
+		devKey string
+		err    error
+	)
+	if *dev {
+		cfg, devKey, err = devConfig()
+	} else {
+		cfg, err = config.Load(*cfgPath)
+	}
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	}
+	if *dev {
+		if ap, _ := netip.ParseAddrPort(cfg.Listen); !ap.Addr().IsLoopback() {
+			return errors.New("--dev only listens on a loopback address")
+		}
+	}
+
+	signers, err := buildSigners(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }))
+	if err := activatePolicy(ctx, engine, cfg); err != nil {
+		return err
+	}
+	auth, err := server.NewAPIKeys(cfg.Auth.APIKeys)
+	if err != nil {
+		return err
+	}
+	auditor, closeAudit, err := openAuditor(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	var trusted []netip.Prefix
+	for _, p := range cfg.Server.TrustedProxies {
+		trusted = append(trusted, netip.MustParsePrefix(p))
+	}
+	e := server.New(engine, signers, auth,
+		server.WithLogger(log),
+		server.WithAuditor(auditor),
+		server.WithBodyLimit(cfg.Server.BodyLimitBytes),
+		server.WithTrustedProxies(trusted),
+	)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	st, _ := engine.Status()
+	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers))
+	if *dev {
+		printDevHelp(stderr, ln.Addr().String(), devKey)
+	}
+
+	e.Listener = ln
+	errc := make(chan error, 1)
+	go func() { errc <- e.Start("") }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	return e.Shutdown(sctx)
+}
+
+func activatePolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) error {
+	switch cfg.Policy.Source {
+	case "directory":
+		b, err := bundles.LoadDir(cfg.Policy.Directory)
+		if err != nil {
+			return err
+		}
+		return engine.Activate(ctx, b, "directory:"+cfg.Policy.Directory)
+	default:
+		b, err := bundles.LoadFS(policies.FS)
+		if err != nil {
+			return err
+		}
+		return engine.Activate(ctx, b, "embedded")
+	}
+}
+
+func openAuditor(cfg *config.Config, stdout io.Writer) (server.Auditor, func(), error) {
+	switch cfg.Audit.Sink {
+	case "none":
+		return server.Discard{}, func() {}, nil
+	case "file":
+		f, err := os.OpenFile(cfg.Audit.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: %w", err)
+		}
+		return server.NewJSONLines(f), func() { _ = f.Sync(); _ = f.Close() }, nil
+	}
+	return server.NewJSONLines(stdout), func() {}, nil
+}
+
+func hashKeyCmd(stdin io.Reader, stdout io.Writer) error {
+	b, err := io.ReadAll(io.LimitReader(stdin, 4096))
+	if err != nil {
+		return err
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return errors.New("hash-key: no key on stdin")
+	}
+	sum := sha256.Sum256([]byte(key))
+	fmt.Fprintln(stdout, hex.EncodeToString(sum[:]))
+	return nil
+}
