@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -41,7 +42,7 @@ func NewAPIKeys(entries []config.APIKey) (*APIKeys, error) {
 	for _, e := range entries {
 		raw, err := hex.DecodeString(e.SHA256)
 		if err != nil || len(raw) != sha256.Size {
-			return nil, err
+			return nil, fmt.Errorf("api key of %q: sha256 must be 64 hex characters", e.Subject)
 		}
 		k := apiKey{p: Principal{ID: e.Subject, Teams: append([]string{}, e.Teams...), AuthMethod: "api_key", Claims: map[string]any{}}}
 		copy(k.sum[:], raw)

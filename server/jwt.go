@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ const (
 	// maxTokenBytes bounds the work an unauthenticated caller can ask for.
 	// Tokens with large group claims reach a few KiB; none reach this.
 	maxTokenBytes = 16 << 10
+	// minRSABits is the smallest RSA modulus a JWKS key may have.
+	minRSABits = 2048
 )
 
 // verifiableAlgorithms are the only JWS algorithms this verifier will ever
@@ -198,6 +201,9 @@ func (j *JWT) verify(token string) (Principal, string) {
 	if keyAlg, ok := key.Algorithm(); ok && keyAlg.String() != alg.String() {
 		return Principal{}, "key alg mismatch"
 	}
+	if !ecKeyFits(key, alg) {
+		return Principal{}, "key does not fit alg"
+	}
 	_, err = jwt.Parse([]byte(token),
 		jwt.WithKey(alg, key),
 		jwt.WithIssuer(j.issuer),
@@ -360,7 +366,7 @@ func newKeySet(set jwk.Set) (*keySet, error) {
 			continue
 		}
 		pub, err := k.PublicKey()
-		if err != nil || pub.Validate() != nil {
+		if err != nil || pub.Validate() != nil || !strongEnough(pub) {
 			continue
 		}
 		if kid, ok := pub.KeyID(); ok && kid != "" {
@@ -393,6 +399,41 @@ func usableForVerify(k jwk.Key) bool {
 		return false
 	}
 	return true
+}
+
+// strongEnough applies signgate's own RSA floor. jwx has one, but it is
+// process-wide and OPA's topdown package sets it to zero at init, so it
+// cannot be relied on in a binary that links OPA.
+func strongEnough(k jwk.Key) bool {
+	if k.KeyType() != jwa.RSA() {
+		return true
+	}
+	// Exported through any: jwx v3.4.0 has no exporter for a
+	// **rsa.PublicKey destination.
+	var raw any
+	if err := jwk.Export(k, &raw); err != nil {
+		return false
+	}
+	pub, ok := raw.(*rsa.PublicKey)
+	return ok && pub.N.BitLen() >= minRSABits && pub.E >= 3
+}
+
+// ecKeyFits binds ES256 to P-256 and ES384 to P-384 (RFC 7518 §3.4),
+// which jwx does not check on verify, and keeps EC keys to ES algorithms.
+// Other key types are left to jwx, which refuses a key of the wrong type.
+func ecKeyFits(k jwk.Key, alg jwa.SignatureAlgorithm) bool {
+	ec, ok := k.(jwk.ECDSAPublicKey)
+	if !ok {
+		return true
+	}
+	crv, _ := ec.Crv()
+	switch alg {
+	case jwa.ES256():
+		return crv == jwa.P256()
+	case jwa.ES384():
+		return crv == jwa.P384()
+	}
+	return false
 }
 
 func (ks *keySet) lookup(kid string) (jwk.Key, bool) {

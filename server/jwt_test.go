@@ -143,6 +143,12 @@ func (f *fakeIdP) publish(t *testing.T, keys ...jwk.Key) {
 	f.body, f.status = b, http.StatusOK
 }
 
+func (f *fakeIdP) publishRaw(body []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.body, f.status = body, http.StatusOK
+}
+
 func (f *fakeIdP) failWith(status int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -369,13 +375,15 @@ func TestJWTAccepts(t *testing.T) {
 
 func TestJWTRejects(t *testing.T) {
 	k := testKeys()
-	// rsa-noalg is rsa-1's key without a JWK alg: only the allow-list
-	// stands between it and a PS256 token.
-	idp := newFakeIdP(t, append(standardJWKS(t), publicJWK(t, k.rsa, "rsa-noalg", ""))...)
+	// rsa-noalg and ed-noalg carry no JWK alg: only the allow-list stands
+	// between rsa-noalg and a PS256 token, and only jwx's key type check
+	// between ed-noalg and an RS256 one.
+	idp := newFakeIdP(t, append(standardJWKS(t),
+		publicJWK(t, k.rsa, "rsa-noalg", ""), publicJWK(t, k.ed, "ed-noalg", ""))...)
 	clk := newTestClock()
 	var logs bytes.Buffer
 	cfg := testOIDC(idp.srv.URL)
-	cfg.Algorithms = []string{"RS256", "RS384", "ES256", "EdDSA"}
+	cfg.Algorithms = []string{"RS256", "RS384", "ES256", "ES384", "EdDSA"}
 	a := newTestJWT(t, cfg, clk, idp,
 		WithJWTLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 
@@ -408,7 +416,9 @@ func TestJWTRejects(t *testing.T) {
 		{"rejects HS256 keyed with the RSA public key as DER", mint(t, jwa.HS256(), rsaPublicDER(t), "rsa-1", claimsWith(nil)), "alg not allowed"},
 		{"rejects an asymmetric alg outside the configured list", mint(t, jwa.PS256(), k.rsa, "rsa-noalg", claimsWith(nil)), "alg not allowed"},
 		{"rejects a header alg that differs from the key's JWK alg", mint(t, jwa.RS384(), k.rsa, "rsa-1", claimsWith(nil)), "key alg mismatch"},
-		{"rejects an allowed alg on a key of another type", mint(t, jwa.RS256(), k.rsa, "ec-1", claimsWith(nil)), "bad signature"},
+		{"rejects RS256 on an EC key", mint(t, jwa.RS256(), k.rsa, "ec-1", claimsWith(nil)), "key does not fit alg"},
+		{"rejects RS256 on an Ed25519 key", mint(t, jwa.RS256(), k.rsa, "ed-noalg", claimsWith(nil)), "bad signature"},
+		{"rejects ES384 on a P-256 key", mint(t, jwa.ES384(), k.ec, "ec-1", claimsWith(nil)), "key does not fit alg"},
 		{"rejects a token expired beyond the leeway", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{
 			"iat": jwtEpoch.Add(-time.Hour).Unix(), "exp": jwtEpoch.Add(-testLeeway - time.Second).Unix()})), "expired"},
 		{"rejects a token not yet valid beyond the leeway", mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{
@@ -619,6 +629,16 @@ func TestNewJWTRefuses(t *testing.T) {
 		return key
 	}())
 
+	weakKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	must(t, err)
+	weak := newFakeIdP(t)
+	weak.publishRaw([]byte(`{"keys":[{"kty":"RSA","kid":"weak","e":"AQAB","n":"` +
+		base64.RawURLEncoding.EncodeToString(weakKey.N.Bytes()) + `"}]}`))
+
+	exponentOne := newFakeIdP(t)
+	exponentOne.publishRaw([]byte(`{"keys":[{"kty":"RSA","kid":"e1","e":"AQ","n":"` +
+		base64.RawURLEncoding.EncodeToString(k.rsa.N.Bytes()) + `"}]}`))
+
 	tests := []struct {
 		name      string
 		givenCfg  func(*config.OIDC)
@@ -631,6 +651,8 @@ func TestNewJWTRefuses(t *testing.T) {
 		{"refuses a JWKS of symmetric keys only", nil, symmetric, "no usable"},
 		{"refuses a JWKS of encryption keys only", nil, encOnly, "no usable"},
 		{"refuses a kid used twice", nil, dup, "twice"},
+		{"refuses a JWKS whose only RSA key is under 2048 bits", nil, weak, "no usable"},
+		{"refuses a JWKS whose only RSA key has public exponent 1", nil, exponentOne, "no usable"},
 		{"refuses HS256 even if validation was skipped", func(c *config.OIDC) { c.Algorithms = []string{"RS256", "HS256"} }, idp, "HS256"},
 		{"refuses none even if validation was skipped", func(c *config.OIDC) { c.Algorithms = []string{"none"} }, idp, "none"},
 		{"refuses an empty algorithm list", func(c *config.OIDC) { c.Algorithms = nil }, idp, "algorithm"},

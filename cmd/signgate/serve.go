@@ -68,9 +68,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := activatePolicy(ctx, engine, cfg); err != nil {
 		return err
 	}
-	auth, err := server.NewAPIKeys(cfg.Auth.APIKeys)
+	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
 	if err != nil {
 		return err
+	}
+	var auth server.Authenticator = apiKeys
+	if cfg.Auth.OIDC != nil {
+		jwt, err := server.NewJWT(ctx, *cfg.Auth.OIDC, server.WithJWTLogger(log))
+		if err != nil {
+			return err
+		}
+		auth = server.Chain(apiKeys, jwt)
 	}
 	auditor, closeAudit, err := openAuditor(cfg, stdout)
 	if err != nil {
