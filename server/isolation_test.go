@@ -144,7 +144,7 @@ func trickyObject(rng *rand.Rand, w *world, names []string) string {
 		"..%2f" + other,
 		"%2F..%2F" + other,
 		"..\\" + other + "\\x",
-		"\u2025/" + other,      // two-dot leader
+		"\u2025/" + other,       // two-dot leader
 		"\uff0e\uff0e/" + other, // fullwidth full stops
 		other + "\u2215x",       // division slash
 		"./" + other,
