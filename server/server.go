@@ -31,6 +31,7 @@ type Server struct {
 	now       func() time.Time
 	bodyLimit int64
 	trusted   []netip.Prefix
+	realIP    bool
 }
 
 // Option configures a Server.
@@ -51,6 +52,10 @@ func WithBodyLimit(n int64) Option { return func(s *Server) { s.bodyLimit = n } 
 // WithTrustedProxies lists the peers whose forwarding headers are believed.
 func WithTrustedProxies(p []netip.Prefix) Option { return func(s *Server) { s.trusted = p } }
 
+// WithRealIPHeader makes trusted proxies' X-Real-IP, instead of
+// X-Forwarded-For, the source of the client IP.
+func WithRealIPHeader() Option { return func(s *Server) { s.realIP = true } }
+
 // New builds the Echo app. engine decides, signers maps connector names to
 // signers, and auth authenticates every /v1 request.
 func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
@@ -70,7 +75,7 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.JSONSerializer = jsonSerializer{}
-	e.IPExtractor = ipExtractor(s.trusted)
+	e.IPExtractor = ipExtractor(s.trusted, s.realIP)
 	e.Use(requestID, s.requestLog, middleware.Recover())
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
@@ -85,13 +90,16 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 
 // ipExtractor trusts forwarding headers only from the configured proxies;
 // with none configured, the client IP is the socket peer.
-func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+func ipExtractor(trusted []netip.Prefix, realIP bool) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
 	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
 	for _, p := range trusted {
 		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
+	}
+	if realIP {
+		return echo.ExtractIPFromRealIPHeader(opts...)
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
 }

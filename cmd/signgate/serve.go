@@ -89,12 +89,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
 	}
-	e := server.New(engine, signers, auth,
+	opts := []server.Option{
 		server.WithLogger(log),
 		server.WithAuditor(auditor),
 		server.WithBodyLimit(cfg.Server.BodyLimitBytes),
 		server.WithTrustedProxies(trusted),
-	)
+	}
+	if cfg.Server.ClientIPHeader == "x-real-ip" {
+		opts = append(opts, server.WithRealIPHeader())
+	}
+	e := server.New(engine, signers, auth, opts...)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -31,7 +31,10 @@ type Config struct {
 type Server struct {
 	// TrustedProxies are CIDRs whose X-Forwarded-For / X-Real-IP headers
 	// are believed. Empty: the client IP is always the socket peer.
-	TrustedProxies  []string `json:"trusted_proxies"`
+	TrustedProxies []string `json:"trusted_proxies"`
+	// ClientIPHeader is the header a trusted proxy sets: x-forwarded-for
+	// (default) or x-real-ip.
+	ClientIPHeader  string   `json:"client_ip_header"`
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	BodyLimitBytes  int64    `json:"body_limit_bytes"`
 }
@@ -131,6 +134,9 @@ func (c *Config) SetDefaults() {
 	if c.Server.ShutdownTimeout.Duration == 0 {
 		c.Server.ShutdownTimeout.Duration = 15 * time.Second
 	}
+	if c.Server.ClientIPHeader == "" {
+		c.Server.ClientIPHeader = "x-forwarded-for"
+	}
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
@@ -163,6 +169,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), "not a CIDR: %q", p)
 		}
+	}
+	if h := c.Server.ClientIPHeader; h != "x-forwarded-for" && h != "x-real-ip" {
+		bad("server.client_ip_header", "want x-forwarded-for or x-real-ip, got %q", h)
 	}
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
