@@ -1,0 +1,135 @@
+# METADATA
+# title: signgate authorization
+# description: |
+#   Decides whether a caller may get a pre-signed URL for one object of one
+#   team, and if so on which connector, for which key and for how long.
+#   The Go side queries data.signgate.authz.decision; see docs/policy.md.
+package signgate.authz
+
+# The reference deployment: downloads and deletes at most 1 h, uploads at
+# most 24 h. A team's max_ttl overrides these per operation. The keys are
+# also the known operations.
+default_max_ttl := {"read": 3600, "write": 86400, "delete": 3600}
+
+# Direct lookup, never a scan over all teams: evaluation cost must not grow
+# with the number of teams.
+team := data.signgate.teams[input.action.team]
+
+# decision is always defined: a grant when every check passes, otherwise a
+# deny that lists every failed check as a reason code.
+#
+# The grant is checked inline rather than as "no reasons", because evaluating
+# every reason rule on every request costs about twice as much and a deny is
+# the rare case. Each check names the reason that reports its failure: a
+# check added here needs its reason below, and
+# test_grant_and_reasons_agree_on_every_combination proves that they match.
+#
+# The policy checks the request against the team's data. Go checks the grant
+# it gets back (known connector, positive integer ttl_seconds) and fails
+# closed, so bad data there ends in a 500, not a grant.
+decision := {
+	"allow": true,
+	"reasons": set(),
+	"connector": team.connector,
+	"key": concat("", [team.prefix, input.action.object]), # invalid_object
+	"operation": input.action.operation,
+	"ttl_seconds": ttl_seconds, # unknown_operation (no cap), invalid_ttl
+} if {
+	input.action.operation in team.operations # unknown_team, operation_not_allowed
+	member # not_team_member
+	network_allowed # network_not_allowed
+	is_string(team.connector) # invalid_team_config
+	endswith(team.prefix, "/") # invalid_team_config
+} else := {
+	"allow": false,
+	"reasons": reasons,
+}
+
+# Membership comes from either source: the teams the authenticator put on
+# the subject (token or API key), or the team's members list in data.
+member if input.action.team in input.subject.teams
+
+member if input.subject.id in team.members
+
+# Absent, null or [] cidrs means any network. Anything else restricts, so a
+# malformed cidrs value denies rather than opens the team.
+network_allowed if object.get(team, "cidrs", null) in {null, []}
+
+network_allowed if {
+	some cidr in team.cidrs
+	net.cidr_contains(cidr, input.source.ip)
+}
+
+# An unknown operation has no default, so it has no cap and no ttl_seconds.
+ttl_cap := object.get(team, ["max_ttl", input.action.operation], default_max_ttl[input.action.operation])
+
+# expires_in only ever shortens the cap. Absent, null or 0 means the caller
+# did not ask, and the cap is used.
+ttl_seconds := min({ttl_cap, input.action.expires_in}) if {
+	valid_expires_in
+} else := ttl_cap if {
+	not ttl_requested
+}
+
+ttl_requested if {
+	input.action.expires_in != 0
+	input.action.expires_in != null
+}
+
+valid_expires_in if {
+	is_number(input.action.expires_in)
+	input.action.expires_in > 0
+	floor(input.action.expires_in) == input.action.expires_in
+}
+
+# Reason codes: stable, and each one documented in docs/policy.md.
+#
+# Reasons negate named rules, never "x in y" or a builtin call directly:
+# "not x in y" is undefined, not true, when x or y is missing, so the reason
+# would silently not fire.
+
+reasons contains "unknown_team" if not team
+
+reasons contains "unknown_operation" if not known_operation
+
+reasons contains "not_team_member" if {
+	team
+	not member
+}
+
+reasons contains "operation_not_allowed" if {
+	team
+	known_operation
+	not team_operation
+}
+
+reasons contains "network_not_allowed" if {
+	team
+	not network_allowed
+}
+
+reasons contains "invalid_object" if not object_is_string
+
+reasons contains "invalid_ttl" if {
+	ttl_requested
+	not valid_expires_in
+}
+
+reasons contains "invalid_team_config" if {
+	team
+	not valid_team_config
+}
+
+known_operation if default_max_ttl[input.action.operation]
+
+team_operation if input.action.operation in team.operations
+
+# Go validates the object name fully; the policy only needs a string.
+object_is_string if is_string(input.action.object)
+
+# The prefix must end in "/", so a key can never reach into a sibling
+# prefix such as "vision-old/".
+valid_team_config if {
+	is_string(team.connector)
+	endswith(team.prefix, "/")
+}
