@@ -4,6 +4,7 @@
 //	signgate serve --dev            embedded policy, dev connectors, dev API key
 //	signgate serve --config FILE    production mode
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
+//	signgate netpolicy --team T     print the bucket-side network control of a team
 package main
 
 import (
@@ -32,6 +33,8 @@ const usage = `usage:
   signgate serve --dev             run on 127.0.0.1:8080 with the embedded policy and local emulator connectors
   signgate serve --config FILE     run with a configuration file
   signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
+  signgate netpolicy --team T (--dev | --config FILE)
+                                   print the bucket-side network control for team T
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -42,6 +45,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		return serveCmd(ctx, args[1:], stdout, stderr)
+	case "netpolicy":
+		return netpolicyCmd(args[1:], stdout, stderr)
 	case "hash-key":
 		return hashKeyCmd(stdin, stdout)
 	case "help", "-h", "--help":

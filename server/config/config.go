@@ -25,6 +25,22 @@ type Config struct {
 	Auth       Auth                 `json:"auth"`
 	Connectors map[string]Connector `json:"connectors"`
 	Audit      Audit                `json:"audit"`
+	Metrics    Metrics              `json:"metrics"`
+	Network    Network              `json:"network"`
+}
+
+// Network names the bucket-side network controls that `signgate netpolicy`
+// writes beside each team's CIDRs from the policy data.
+type Network struct {
+	// GCPAccessPolicy is the VPC Service Controls access policy number.
+	GCPAccessPolicy string                 `json:"gcp_access_policy"`
+	Teams           map[string]TeamNetwork `json:"teams"`
+}
+
+// TeamNetwork lists a team's private network paths to its bucket.
+type TeamNetwork struct {
+	VPCEndpoints []string `json:"vpc_endpoints"` // S3: aws:SourceVpce values
+	AzureSubnets []string `json:"azure_subnets"` // Azure: virtual network subnet resource ids
 }
 
 // Server holds HTTP settings.
@@ -83,12 +99,6 @@ type Credentials struct {
 	AccountKeyFile string `json:"account_key_file"`
 }
 
-// Audit selects where decision records go.
-type Audit struct {
-	Sink string `json:"sink"` // console (default), file or none
-	Path string `json:"path"` // for the file sink
-}
-
 // Duration is a time.Duration written as "30s" in YAML.
 type Duration struct{ time.Duration }
 
@@ -143,9 +153,8 @@ func (c *Config) SetDefaults() {
 	if c.Policy.Source == "" {
 		c.Policy.Source = "embedded"
 	}
-	if c.Audit.Sink == "" {
-		c.Audit.Sink = "console"
-	}
+	c.Audit.setDefaults()
+	c.Metrics.setDefaults()
 	if c.Auth.OIDC != nil {
 		c.Auth.OIDC.setDefaults()
 	}
@@ -213,15 +222,8 @@ func (c *Config) Validate() error {
 			bad("connectors."+name, "name must match %s", connectorName)
 		}
 	}
-	switch c.Audit.Sink {
-	case "console", "none":
-	case "file":
-		if c.Audit.Path == "" {
-			bad("audit.path", "required when audit.sink is file")
-		}
-	default:
-		bad("audit.sink", "want console, file or none, got %q", c.Audit.Sink)
-	}
+	c.Audit.validate("audit", bad)
+	c.Metrics.validate("metrics", c.Listen, bad)
 	return errors.Join(errs...)
 }
 
