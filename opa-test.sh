@@ -161,7 +161,7 @@ echo "opa-test: check --strict ok"
 # 3. Tests. The JSON run feeds the count and the JUnit report; on failure the
 # verbose run shows each failing test with its trace.
 tests_rc=0
-opa test "$dir" --fail-on-empty --format=json >"$tmp/results.json" || tests_rc=$?
+opa test "$dir" --timeout 60s --fail-on-empty --format=json >"$tmp/results.json" || tests_rc=$?
 if [ -n "$junit" ]; then
 	if [ -s "$tmp/results.json" ] && report junit <"$tmp/results.json" >"$tmp/junit.xml"; then
 		mkdir -p "$(dirname "$junit")"
@@ -172,14 +172,14 @@ if [ -n "$junit" ]; then
 	fi
 fi
 if [ "$tests_rc" -ne 0 ]; then
-	opa test "$dir" --fail-on-empty -v >&2 || true
-	die "tests failed in $dir"
+	opa test "$dir" --timeout 60s --fail-on-empty -v >&2 || true
+	die "tests failed or were skipped in $dir"
 fi
 count=$(report count_tests <"$tmp/results.json")
 echo "opa-test: $count tests passed"
 
 # 4. Coverage must be 100%: every line of every rule runs in some test.
-opa test "$dir" --coverage --format=json >"$tmp/coverage.json" || die "opa test --coverage $dir"
+opa test "$dir" --timeout 60s --coverage --format=json >"$tmp/coverage.json" || die "opa test --coverage $dir"
 if [ -z "$(report fully_covered <"$tmp/coverage.json")" ]; then
 	echo "Lines not covered by any test:" >&2
 	report uncovered <"$tmp/coverage.json" >&2

@@ -282,7 +282,7 @@ test_decision_is_a_deny_with_reasons_when_there_is_no_team_data if {
 	d.reasons == {"unknown_team"}
 }
 
-# --- grant and reasons -------------------------------------------------------
+# --- grant and reasons --------------------------------------------------------
 
 # The fixture plus three teams with broken data.
 agreement_teams := object.union(teams, {
