@@ -10,7 +10,8 @@
 #   --junit  also write a JUnit XML test report to PATH
 #
 # OPA is the Go tool pinned in go.mod (`go tool opa`); nothing else is needed,
-# not even jq.
+# not even jq. Copied into a repository without signgate's go.mod, it runs
+# `opa` from PATH, or the binary that $OPA names.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,7 +65,13 @@ case "$dir" in
 "$root"/*) dir=${dir#"$root"/} ;;
 esac
 
-opa() { go tool opa "$@"; }
+if [ -n "${OPA:-}" ]; then
+	opa() { "$OPA" "$@"; }
+elif [ -f go.mod ] && grep -q '^tool github.com/open-policy-agent/opa$' go.mod; then
+	opa() { go tool opa "$@"; }
+else
+	opa() { command opa "$@"; }
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -186,8 +193,10 @@ if [ -z "$(report fully_covered <"$tmp/coverage.json")" ]; then
 	die "coverage $(report coverage <"$tmp/coverage.json")% is below 100% in $dir"
 fi
 
-# 5. Build the bundle as it will be served, without test files.
-opa build "$dir" --ignore '*_test.rego' -o "$tmp/bundle.tar.gz" || die "opa build $dir (without *_test.rego)"
+# 5. Build the bundle as it will be served: in bundle mode, so that a
+# .manifest (revision, roots) is checked as signgate reads it, and without
+# test files.
+opa build --bundle "$dir" --ignore '*_test.rego' -o "$tmp/bundle.tar.gz" || die "opa build --bundle $dir (without *_test.rego)"
 echo "opa-test: build ok"
 
 echo "opa-test: OK ($count tests, 100% coverage)"

@@ -8,9 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -30,6 +34,17 @@ type Engine struct {
 	active         atomic.Pointer[revision]
 	knownConnector func(string) bool
 	now            func() time.Time
+	log            *slog.Logger
+	observers      []Observer
+
+	// updating serialises updates, so that observers see them in order.
+	updating sync.Mutex
+	// mu guards the lifecycle below; Decide never takes it.
+	mu          sync.Mutex
+	lastCheck   time.Time
+	lastError   *Failure
+	activations uint64
+	failures    map[Stage]uint64
 }
 
 // revision is one prepared policy, never mutated after activation.
@@ -37,6 +52,7 @@ type revision struct {
 	query       rego.PreparedEvalQuery
 	id          string
 	source      string
+	keyID       string
 	activatedAt time.Time
 }
 
@@ -56,18 +72,16 @@ func WithClock(now func() time.Time) Option {
 
 // New returns an engine with no active policy; Activate one before use.
 func New(opts ...Option) *Engine {
-	e := &Engine{knownConnector: func(string) bool { return true }, now: time.Now}
+	e := &Engine{
+		knownConnector: func(string) bool { return true },
+		now:            time.Now,
+		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		failures:       map[Stage]uint64{},
+	}
 	for _, o := range opts {
 		o(e)
 	}
 	return e
-}
-
-// Status describes the active revision.
-type Status struct {
-	Revision    string    `json:"revision"`
-	Source      string    `json:"source"`
-	ActivatedAt time.Time `json:"activated_at"`
 }
 
 // Status returns the active revision, and false while none is active.
@@ -76,7 +90,7 @@ func (e *Engine) Status() (Status, bool) {
 	if r == nil {
 		return Status{}, false
 	}
-	return Status{Revision: r.id, Source: r.source, ActivatedAt: r.activatedAt}, true
+	return Status{Revision: r.id, Source: r.source, ActivatedAt: r.activatedAt, SigningKeyID: r.keyID}, true
 }
 
 // Ready reports whether a policy is active.
@@ -84,24 +98,77 @@ func (e *Engine) Ready() bool { return e.active.Load() != nil }
 
 // Activate compiles b, checks that its decision has the expected shape, and
 // only then makes it the active revision. On error the previous revision
-// stays active.
+// stays active, and the failure is reported (Report, observers, log).
 func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) error {
+	return e.activate(ctx, b, source, SigningKeyID(b, nil))
+}
+
+func (e *Engine) activate(ctx context.Context, b *bundle.Bundle, source, keyID string) error {
+	e.updating.Lock()
+	defer e.updating.Unlock()
+	rev, stage, err := e.prepare(ctx, b, source)
+	if err != nil {
+		e.reject(source, stage, Revision(b), err)
+		return err
+	}
+	now := e.now().UTC()
+	rev.keyID, rev.activatedAt = keyID, now
+	prev := e.active.Swap(rev)
+	e.mu.Lock()
+	e.lastCheck, e.lastError = now, nil
+	e.activations++
+	e.mu.Unlock()
+	attrs := []any{"source", source, "revision", rev.id}
+	if prev != nil {
+		attrs = append(attrs, "previous_revision", prev.id)
+	}
+	if keyID != "" {
+		attrs = append(attrs, "signing_key_id", keyID)
+	}
+	e.log.Info("policy activated", attrs...)
+	e.emit(Event{Kind: EventActivated, At: now, Source: source, Revision: rev.id, SigningKeyID: keyID, Bundle: b})
+	return nil
+}
+
+// prepare compiles b and probes its decision, without activating it.
+func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (*revision, Stage, error) {
 	if b.Manifest.Roots == nil {
 		b.Manifest.Init() // a bundle built in memory has no roots yet
+	}
+	for i, m := range b.Modules {
+		if m.Parsed != nil {
+			continue
+		}
+		// A bundle built in memory may hold Rego text only.
+		parsed, err := ast.ParseModuleWithOpts(m.Path, string(m.Raw), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			return nil, StageRead, fmt.Errorf("bundles: read %s: %w", source, err)
+		}
+		b.Modules[i].Parsed = parsed
 	}
 	pq, err := rego.New(
 		rego.Query(Query),
 		rego.ParsedBundle("signgate", b),
 	).PrepareForEval(ctx)
 	if err != nil {
-		return fmt.Errorf("bundles: compile %s: %w", source, err)
+		return nil, StageCompile, fmt.Errorf("bundles: compile %s: %w", source, err)
 	}
-	rev := &revision{query: pq, id: Revision(b), source: source, activatedAt: e.now().UTC()}
+	rev := &revision{query: pq, id: Revision(b), source: source}
 	if err := e.probe(ctx, rev); err != nil {
-		return fmt.Errorf("bundles: %s rejected: %w", source, err)
+		return nil, StageDecision, fmt.Errorf("bundles: %s rejected: %w", source, err)
 	}
-	e.active.Store(rev)
-	return nil
+	return rev, "", nil
+}
+
+// Check compiles b and probes its decision as Activate would, without
+// activating anything, and returns the revision it would have. It is for
+// tools that build or verify bundles.
+func Check(ctx context.Context, b *bundle.Bundle) (string, error) {
+	rev, _, err := New().prepare(ctx, b, "check")
+	if err != nil {
+		return "", err
+	}
+	return rev.id, nil
 }
 
 // probe evaluates a request that names no known team, so that a bundle
@@ -132,12 +199,17 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	return e.eval(ctx, rev, in)
 }
 
-func (e *Engine) eval(ctx context.Context, rev *revision, in *Input) (Decision, error) {
+func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...rego.EvalOption) (Decision, error) {
 	v, err := in.astValue()
 	if err != nil {
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: input: %v", ErrPolicy, err)
 	}
-	rs, err := rev.query.Eval(ctx, rego.EvalParsedInput(v))
+	var rs rego.ResultSet
+	if len(opts) == 0 {
+		rs, err = rev.query.Eval(ctx, rego.EvalParsedInput(v)) // the hot path: no slice to build
+	} else {
+		rs, err = rev.query.Eval(ctx, append(opts, rego.EvalParsedInput(v))...)
+	}
 	if err != nil {
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
 	}

@@ -28,6 +28,10 @@ type Action struct {
 	Object      string `json:"object"`
 	ExpiresIn   int64  `json:"expires_in,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
+	// Size is the object size of a chunked upload (POST /v1/uploads).
+	Size int64 `json:"size,omitempty"`
+	// Form is true for a browser form upload (a POST policy).
+	Form bool `json:"form,omitempty"`
 }
 
 // Source is where the request came from.
@@ -61,6 +65,12 @@ func (in *Input) astValue() (ast.Value, error) {
 	}
 	if in.Action.ContentType != "" {
 		action.Insert(ast.StringTerm("content_type"), ast.StringTerm(in.Action.ContentType))
+	}
+	if in.Action.Size != 0 {
+		action.Insert(ast.StringTerm("size"), ast.IntNumberTerm(int(in.Action.Size)))
+	}
+	if in.Action.Form {
+		action.Insert(ast.StringTerm("form"), ast.BooleanTerm(true))
 	}
 	return ast.NewObject(
 		ast.Item(ast.StringTerm("subject"), ast.NewTerm(ast.NewObject(

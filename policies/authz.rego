@@ -27,19 +27,23 @@ team := data.signgate.teams[input.action.team]
 # The policy checks the request against the team's data. Go checks the grant
 # it gets back (known connector, positive integer ttl_seconds) and fails
 # closed, so bad data there ends in a 500, not a grant.
-decision := {
-	"allow": true,
-	"reasons": set(),
-	"connector": team.connector,
-	"key": concat("", [team.prefix, input.action.object]), # invalid_object
-	"operation": input.action.operation,
-	"ttl_seconds": ttl_seconds, # unknown_operation (no cap), invalid_ttl
-} if {
+decision := object.union(
+	{
+		"allow": true,
+		"reasons": set(),
+		"connector": team.connector,
+		"key": concat("", [team.prefix, input.action.object]), # invalid_object
+		"operation": input.action.operation,
+		"ttl_seconds": ttl_seconds, # unknown_operation (no cap), invalid_ttl
+	},
+	write_constraints, # see uploads.rego
+) if {
 	input.action.operation in team.operations # unknown_team, operation_not_allowed
 	member # not_team_member
 	network_allowed # network_not_allowed
 	is_string(team.connector) # invalid_team_config
 	endswith(team.prefix, "/") # invalid_team_config
+	upload_ok # invalid_size, upload_too_large, content_type_not_allowed, invalid_team_config (uploads.rego)
 } else := {
 	"allow": false,
 	"reasons": reasons,

@@ -2,62 +2,24 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"sync"
+	"errors"
+	"net/http"
 	"time"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/labstack/echo/v4"
+
+	"github.com/signgate/signgate/server/audit"
 )
 
-// Record is one decision record, shaped like an OPA decision-log event so
-// that OPA log collectors can ingest it. It never holds a URL or a secret.
-type Record struct {
-	DecisionID      string                    `json:"decision_id"`
-	Path            string                    `json:"path"`
-	Input           *bundles.Input            `json:"input"`
-	Result          *bundles.Decision         `json:"result,omitempty"`
-	Bundles         map[string]BundleRevision `json:"bundles"`
-	Timestamp       time.Time                 `json:"timestamp"`
-	Labels          map[string]string         `json:"labels"`
-	RequestID       string                    `json:"request_id"`
-	Endpoint        string                    `json:"endpoint"`
-	Status          int                       `json:"status"`
-	Error           string                    `json:"error,omitempty"`
-	Provider        string                    `json:"provider,omitempty"`
-	Bucket          string                    `json:"bucket,omitempty"`
-	ExpiresAt       *time.Time                `json:"expires_at,omitempty"`
-	ExpiryClampedBy string                    `json:"expiry_clamped_by,omitempty"`
-}
+// Record is one decision record; see audit.Record. The audit pipeline turns
+// it into an OPA decision-log event off the request path.
+type Record = audit.Record
 
-// BundleRevision is the revision entry of Record.Bundles.
-type BundleRevision struct {
-	Revision string `json:"revision"`
-}
-
-// Auditor stores decision records.
+// Auditor stores decision records. A best_effort auditor never fails. A
+// strict one returns an error when the record was not stored, and then the
+// caller must not hand out what the record describes.
 type Auditor interface {
 	Record(ctx context.Context, r *Record) error
-}
-
-// JSONLines writes one JSON record per line to w.
-type JSONLines struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
-// NewJSONLines returns an Auditor writing to w (stdout or a file).
-func NewJSONLines(w io.Writer) *JSONLines {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return &JSONLines{enc: enc}
-}
-
-// Record writes r as one line.
-func (j *JSONLines) Record(_ context.Context, r *Record) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.enc.Encode(r)
 }
 
 // Discard drops records; for the "none" sink.
@@ -65,3 +27,86 @@ type Discard struct{}
 
 // Record does nothing.
 func (Discard) Record(context.Context, *Record) error { return nil }
+
+// CodeAuditUnavailable: strict audit mode could not store the decision
+// record, so the response carries no URL.
+const CodeAuditUnavailable = audit.CodeUnavailable
+
+// audit writes the decision record of dc with what its caller got: the
+// status, the cause of a failure, and for a signed URL its response. Call it
+// once per decision, per item for /v1/sign/batch and /v1/uploads, before
+// the response is written.
+//
+// It returns nil, or, when a strict auditor could not store the record, a
+// 503 audit_unavailable problem for dc: return that instead of the answer,
+// so that no URL goes out without its record. A batch item whose record
+// failed gets that problem as its result.
+func (s *Server) audit(c echo.Context, endpoint string, dc *decision, status int, cause error, resp *SignResponse) error {
+	if dc == nil {
+		return nil // the request never reached the policy
+	}
+	rec := &Record{
+		DecisionID: dc.id,
+		Input:      &dc.input,
+		Revision:   dc.d.Revision,
+		Timestamp:  s.now().UTC(),
+		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
+		Endpoint:   endpoint,
+		Status:     status,
+		EvalTime:   dc.evalTime,
+		SignTime:   dc.signTime,
+	}
+	if dc.d.Revision != "" || cause == nil {
+		d := dc.d
+		rec.Result = &d
+	}
+	if cause != nil {
+		rec.Error = errorCode(cause)
+	}
+	if resp != nil {
+		rec.ExpiresAt, rec.Provider, rec.Bucket = resp.ExpiresAt, resp.Provider, resp.Bucket
+		rec.ExpiryClampedBy = clampedBy(dc, resp)
+	}
+	s.metrics.decision(endpoint, dc, s.providerOf(dc), rec.Error)
+	err := s.auditor.Record(context.WithoutCancel(c.Request().Context()), rec)
+	if err == nil {
+		return nil
+	}
+	s.log.Error("audit record not stored", "request_id", rec.RequestID, "decision_id", dc.id, "err", err)
+	if !errors.Is(err, audit.ErrUnavailable) {
+		// Only a strict pipeline fails a record; any other auditor's error
+		// is logged, as a best-effort sink's would be.
+		return nil
+	}
+	perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)
+	perr.Problem.DecisionID = dc.id
+	return perr
+}
+
+// clampedBy names what made the signed expiry earlier than the caller
+// asked: the signer ("credential", "provider_limit") or else the policy's
+// cap.
+func clampedBy(dc *decision, resp *SignResponse) string {
+	if resp.ExpiryClampedBy != "" {
+		return resp.ExpiryClampedBy
+	}
+	if asked := dc.input.Action.ExpiresIn; asked > 0 && dc.d.TTL < time.Duration(asked)*time.Second {
+		return "policy"
+	}
+	return ""
+}
+
+func (s *Server) providerOf(dc *decision) string {
+	if sg, ok := s.signers[dc.d.Connector]; ok && dc.d.Allow {
+		return sg.Provider()
+	}
+	return ""
+}
+
+func errorCode(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Problem.Code
+	}
+	return CodeInternal
+}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -8,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/signgate/signgate/bundles"
-	"github.com/signgate/signgate/signer"
 )
 
 // SignResponse is the 200 answer of /v1/sign.
@@ -21,6 +22,14 @@ type SignResponse struct {
 	Provider   string            `json:"provider"`
 	Bucket     string            `json:"bucket"`
 	Key        string            `json:"key"`
+	// Fields are the form fields of a POST policy ("form": true).
+	Fields map[string]string `json:"fields,omitempty"`
+	// ExpiryClampedBy says why expires_at is earlier than the policy's TTL:
+	// "credential" or "provider_limit".
+	ExpiryClampedBy string `json:"expiry_clamped_by,omitempty"`
+	// UnenforcedConstraints are the advisory constraints that the storage
+	// server does not enforce on this URL.
+	UnenforcedConstraints []string `json:"unenforced_constraints,omitempty"`
 }
 
 // DecideResponse is the 200 answer of /v1/decide.
@@ -43,6 +52,9 @@ type decision struct {
 	id    string
 	input bundles.Input
 	d     bundles.Decision
+
+	evalTime time.Duration // policy evaluation, for metrics and the record
+	signTime time.Duration // signing, when the decision was signed
 }
 
 func (s *Server) decide(c echo.Context) (*decision, error) {
@@ -54,80 +66,76 @@ func (s *Server) decide(c echo.Context) (*decision, error) {
 		return nil, err
 	}
 	r := c.Request()
-	dc := &decision{
-		id:    uuid.NewString(),
-		input: BuildInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now()),
-	}
+	dc, err := s.decideInput(r.Context(), BuildInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now()))
 	c.Set(decisionKey, dc.id)
-	d, err := s.engine.Decide(r.Context(), &dc.input)
-	dc.d = d
+	return dc, err
+}
+
+// decideInput asks the policy about in under a fresh decision id. It is
+// safe for concurrent use (/v1/sign/batch) and always returns a decision.
+func (s *Server) decideInput(ctx context.Context, in bundles.Input) (*decision, error) {
+	dc := &decision{id: uuid.NewString(), input: in}
+	start := time.Now()
+	d, err := s.engine.Decide(ctx, &dc.input)
+	dc.d, dc.evalTime = d, time.Since(start)
+	return dc, decisionProblem(d, err)
+}
+
+// decisionProblem is the problem a caller gets for the engine's answer, or
+// nil when the decision can be used.
+func decisionProblem(d bundles.Decision, err error) error {
 	switch {
 	case errors.Is(err, bundles.ErrNotReady):
-		return dc, problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
+		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
 	case err != nil:
-		return dc, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
+		return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
 	}
 	if d.Allow {
 		// The policy builds the key; hold it to the same rules as the request.
 		if kerr := ValidateKey(d.Key); kerr != nil {
-			return dc, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", kerr)
+			return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", kerr)
 		}
 	}
-	return dc, nil
+	return nil
 }
 
 func (s *Server) handleSign(c echo.Context) error {
 	dc, err := s.decide(c)
 	if err != nil {
-		s.audit(c, "/v1/sign", dc, statusOf(err), err, nil)
-		return err
+		return cmp.Or(s.audit(c, "/v1/sign", dc, statusOf(err), err, nil), err)
 	}
 	if !dc.d.Allow {
-		perr := denied(dc)
-		s.audit(c, "/v1/sign", dc, http.StatusForbidden, nil, nil)
-		return perr
+		return cmp.Or(s.audit(c, "/v1/sign", dc, http.StatusForbidden, nil, nil), error(denied(dc)))
 	}
-	sg := s.signers[dc.d.Connector]
-	signed, err := sg.Sign(c.Request().Context(), signer.Grant{
-		Key:         dc.d.Key,
-		Operation:   signer.Operation(dc.d.Operation),
-		TTL:         dc.d.TTL,
-		ContentType: dc.input.Action.ContentType,
-	})
-	if err != nil {
-		var perr *Error
-		if errors.Is(err, signer.ErrUnsupported) {
-			perr = problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider cannot enforce this request in a URL", err)
-		} else {
-			perr = problem(http.StatusBadGateway, CodeSignerError, "the URL could not be signed", err)
-		}
+	resp, perr := s.signDecision(c.Request().Context(), dc)
+	if perr != nil {
 		perr.Problem.DecisionID = dc.id
-		s.audit(c, "/v1/sign", dc, perr.Problem.Status, err, nil)
-		return perr
+		return cmp.Or(s.audit(c, "/v1/sign", dc, perr.Problem.Status, perr, nil), error(perr))
 	}
-	resp := SignResponse{
-		URL:        signed.URL,
-		Method:     signed.Method,
-		Headers:    signed.Headers,
-		ExpiresAt:  signed.ExpiresAt.UTC(),
-		DecisionID: dc.id,
-		Provider:   sg.Provider(),
-		Bucket:     sg.Bucket(),
-		Key:        dc.d.Key,
+	// A strict auditor answers before the URL leaves: no URL without its record.
+	if err := s.audit(c, "/v1/sign", dc, http.StatusOK, nil, resp); err != nil {
+		return err
 	}
-	if resp.Headers == nil {
-		resp.Headers = map[string]string{}
-	}
-	s.audit(c, "/v1/sign", dc, http.StatusOK, nil, &resp)
-	return c.JSON(http.StatusOK, &resp)
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (s *Server) handleDecide(c echo.Context) error {
+	if c.QueryParams().Has("explain") {
+		return s.handleExplain(c) // policy.go
+	}
 	dc, err := s.decide(c)
 	if err != nil {
-		s.audit(c, "/v1/decide", dc, statusOf(err), err, nil)
+		return cmp.Or(s.audit(c, "/v1/decide", dc, statusOf(err), err, nil), err)
+	}
+	resp := s.decideResponse(dc)
+	if err := s.audit(c, "/v1/decide", dc, http.StatusOK, nil, nil); err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, &resp)
+}
+
+// decideResponse is the whole decision, as /v1/decide answers it.
+func (s *Server) decideResponse(dc *decision) DecideResponse {
 	d := dc.d
 	resp := DecideResponse{
 		DecisionID: dc.id, Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision,
@@ -138,8 +146,7 @@ func (s *Server) handleDecide(c echo.Context) error {
 		resp.Key, resp.Operation, resp.TTLSeconds = d.Key, d.Operation, d.TTLSeconds()
 		resp.Constraints = d.Constraints
 	}
-	s.audit(c, "/v1/decide", dc, http.StatusOK, nil, nil)
-	return c.JSON(http.StatusOK, &resp)
+	return resp
 }
 
 func denied(dc *decision) *Error {
@@ -167,12 +174,4 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active or no connector is configured", nil)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "revision": st.Revision})
-}
-
-func (s *Server) handlePolicy(c echo.Context) error {
-	st, ok := s.engine.Status()
-	if !ok {
-		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", nil)
-	}
-	return c.JSON(http.StatusOK, st)
 }

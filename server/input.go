@@ -24,6 +24,7 @@ func BuildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time
 			Operation:   r.Operation,
 			Object:      r.Object,
 			ContentType: r.ContentType,
+			Form:        r.Form,
 		},
 		Source: bundles.Source{IP: ip, UserAgent: userAgent},
 		Time:   now.UTC().Format(time.RFC3339),

@@ -23,6 +23,15 @@ const (
 	CodeInternal        = "internal_error"
 )
 
+// Codes of the policy's constraints on writes (docs/policy.md).
+const (
+	// CodeUnenforceable: the policy set a constraint that the flow cannot
+	// make the storage server enforce, and did not mark it advisory.
+	CodeUnenforceable = "constraint_unenforceable"
+	// CodeConstraintViolated: the request itself breaks a constraint.
+	CodeConstraintViolated = "constraint_violated"
+)
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type       string   `json:"type"`

@@ -22,6 +22,9 @@ type SignRequest struct {
 	Object      string `json:"object"`
 	ExpiresIn   *int64 `json:"expires_in,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
+	// Form asks for a POST policy (a browser form upload) instead of a
+	// PUT URL; write only.
+	Form bool `json:"form,omitempty"`
 }
 
 // Limits on request fields. The key limit is S3's and GCS's.
@@ -110,6 +113,9 @@ func (r *SignRequest) Validate() *Error {
 	}
 	if r.ExpiresIn != nil && (*r.ExpiresIn < 1 || *r.ExpiresIn > maxExpiresIn) {
 		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	}
+	if r.Form && op != signer.OpWrite {
+		return invalid("form applies only to write")
 	}
 	if r.ContentType != "" {
 		if op != signer.OpWrite {

@@ -5,11 +5,10 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/signer"
 )
@@ -32,6 +32,12 @@ type Server struct {
 	bodyLimit int64
 	trusted   []netip.Prefix
 	realIP    bool
+	explain   map[string]bool // subjects allowed ?explain=full (policy.go)
+
+	metrics        *metrics // nil: nothing measured
+	metricsReg     prometheus.Registerer
+	metricsRoute   prometheus.Gatherer
+	metricsHandler http.Handler
 }
 
 // Option configures a Server.
@@ -71,6 +77,7 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	for _, o := range opts {
 		o(s)
 	}
+	s.metrics = newMetrics(s.metricsReg, engine)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
@@ -79,10 +86,16 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	e.Use(requestID, s.requestLog, middleware.Recover())
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
+	if s.metricsRoute != nil {
+		s.metricsHandler = MetricsHandler(s.metricsRoute)
+		e.GET("/metrics", s.handleMetrics)
+	}
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
 	requireAuth := authenticate(s.auth)
 	e.POST("/v1/sign", s.handleSign, requireAuth)
+	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth)
+	e.POST("/v1/uploads", s.handleUpload, requireAuth)
 	e.POST("/v1/decide", s.handleDecide, requireAuth)
 	e.GET("/v1/policy", s.handlePolicy, requireAuth)
 	return e
@@ -129,12 +142,14 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		latency := time.Since(start)
+		s.metrics.request(c.Path(), c.Response().Status, latency)
 		attrs := []any{
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"method", c.Request().Method,
 			"route", c.Path(),
 			"status", c.Response().Status,
-			"latency_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"latency_ms", float64(latency.Microseconds()) / 1000,
 		}
 		if p := principal(c); p.ID != "" {
 			attrs = append(attrs, "subject", p.ID)
@@ -145,47 +160,6 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Info("request", attrs...)
 		return nil
 	}
-}
-
-// audit records a decision. A failing sink is logged; strict durability is
-// a sink's concern.
-func (s *Server) audit(c echo.Context, endpoint string, dc *decision, status int, cause error, resp *SignResponse) {
-	if dc == nil {
-		return // the request never reached the policy
-	}
-	rec := &Record{
-		DecisionID: dc.id,
-		Path:       "signgate/authz/decision",
-		Input:      &dc.input,
-		Bundles:    map[string]BundleRevision{"signgate": {Revision: dc.d.Revision}},
-		Timestamp:  s.now().UTC(),
-		Labels:     map[string]string{"app": "signgate"},
-		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		Endpoint:   endpoint,
-		Status:     status,
-	}
-	if dc.d.Revision != "" || cause == nil {
-		d := dc.d
-		rec.Result = &d
-	}
-	if cause != nil {
-		rec.Error = errorCode(cause)
-	}
-	if resp != nil {
-		exp := resp.ExpiresAt
-		rec.ExpiresAt, rec.Provider, rec.Bucket = &exp, resp.Provider, resp.Bucket
-	}
-	if err := s.auditor.Record(context.WithoutCancel(c.Request().Context()), rec); err != nil {
-		s.log.Error("audit record not written", "decision_id", dc.id, "err", err)
-	}
-}
-
-func errorCode(err error) string {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe.Problem.Code
-	}
-	return CodeInternal
 }
 
 func encodeJSON(w io.Writer, v any) error {

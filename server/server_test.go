@@ -56,7 +56,7 @@ type options struct {
 
 // newHarness serves the embedded policy and example data with real
 // signers for the example connectors, on a fixed clock.
-func newHarness(t *testing.T, mods ...func(*options)) *harness {
+func newHarness(t testing.TB, mods ...func(*options)) *harness {
 	t.Helper()
 	s3signer := func(bucket string) signer.Signer {
 		sg, err := s3.New(s3.Config{Bucket: bucket, Region: "us-east-1", Endpoint: "http://127.0.0.1:7070",

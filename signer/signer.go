@@ -61,7 +61,20 @@ type Grant struct {
 	Operation   Operation     // read, write or delete
 	TTL         time.Duration // lifetime of the URL, > 0
 	ContentType string        // for write: when set, the signature binds it
+	ContentMD5  string        // for write: when set, the signature binds Content-MD5 (base64)
+	// DecisionID names the decision record; when set, the URL carries it as
+	// DecisionParam, inside the signature where the provider signs the query.
+	DecisionID string
 }
+
+// DecisionParam is the query parameter that carries a URL's decision id, so
+// that the provider's access logs join to the decision record by request
+// URI. S3 ignores query parameters that start with "x-" and logs them in the
+// Request-URI; GCS and Azure accept and log it too. See docs/audit.md.
+const DecisionParam = "x-signgate-decision"
+
+// maxDecisionID bounds a decision id; a UUID has 36 characters.
+const maxDecisionID = 128
 
 // Validate checks what every provider needs of a grant.
 func (g Grant) Validate() error {
@@ -76,8 +89,27 @@ func (g Grant) Validate() error {
 		return fmt.Errorf("%w: ttl %s exceeds %s", ErrInvalidGrant, g.TTL, MaxTTL)
 	case g.ContentType != "" && g.Operation != OpWrite:
 		return fmt.Errorf("%w: content type only applies to write", ErrInvalidGrant)
+	case g.ContentMD5 != "" && g.Operation != OpWrite:
+		return fmt.Errorf("%w: content MD5 only applies to write", ErrInvalidGrant)
+	case !validDecisionID(g.DecisionID):
+		return fmt.Errorf("%w: decision id must be up to %d of A-Z a-z 0-9 - . _ ~", ErrInvalidGrant, maxDecisionID)
 	}
 	return nil
+}
+
+// validDecisionID accepts the empty id (no parameter) and ids made only of
+// RFC 3986 unreserved characters, which every provider puts into its
+// canonical query unescaped.
+func validDecisionID(id string) bool {
+	if len(id) > maxDecisionID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '/' || !keepInPath(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // TTLSeconds is the grant's TTL in the whole seconds that every query
@@ -98,6 +130,9 @@ type Signed struct {
 	Method    string            // the HTTP method it is signed for
 	Headers   map[string]string // every header the client must send
 	ExpiresAt time.Time         // the expiry signed into the URL, exactly
+	// ClampedBy says why ExpiresAt is earlier than the grant's TTL:
+	// ClampedByCredential when the signing credential expires first; "".
+	ClampedBy string
 }
 
 // Signer signs URLs for one connector.

@@ -60,7 +60,7 @@ func buildSigner(ctx context.Context, cn config.Connector) (signer.Signer, error
 			}
 			cfg.Credentials = s3.StaticCredentials(id, sk)
 		}
-		return s3.New(cfg)
+		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration))
 	case "gcs":
 		sa, err := secret("", cr.ServiceAccountFile)
 		if err != nil {

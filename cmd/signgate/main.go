@@ -5,6 +5,7 @@
 //	signgate serve --config FILE    production mode
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
 //	signgate netpolicy --team T     print the bucket-side network control of a team
+//	signgate bundle build|verify    build, sign and verify policy bundles
 package main
 
 import (
@@ -35,6 +36,10 @@ const usage = `usage:
   signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
   signgate netpolicy --team T (--dev | --config FILE)
                                    print the bucket-side network control for team T
+  signgate bundle build DIR -o bundle.tar.gz [--revision R] [--signing-key KEY]
+                                   build (and sign) a policy bundle that signgate accepts
+  signgate bundle verify bundle.tar.gz --verification-key KEY
+                                   verify a bundle's signature and that signgate accepts it
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -49,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return netpolicyCmd(args[1:], stdout, stderr)
 	case "hash-key":
 		return hashKeyCmd(stdin, stdout)
+	case "bundle":
+		return bundleCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -77,6 +77,11 @@ func netpolicyCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 func loadBundle(cfg *config.Config) (*bundleData, error) {
+	if cfg.Policy.Source == "service" {
+		// The data is on the bundle service; reading the embedded example
+		// data instead would print controls for the wrong teams.
+		return nil, errors.New("netpolicy reads team data from the embedded policy or a policy directory, not from a bundle service: point a copy of the configuration at the bundle's source directory")
+	}
 	if cfg.Policy.Source == "directory" {
 		b, err := bundles.LoadDir(cfg.Policy.Directory)
 		if err != nil {

@@ -12,11 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/signgate/signgate/bundles"
-	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
@@ -64,10 +62,19 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }))
-	if err := activatePolicy(ctx, engine, cfg); err != nil {
+	reg := newRegistry()
+	auditor, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
+	if err != nil {
 		return err
 	}
+	defer closeAudit(context.Background()) // on early returns; Close is idempotent
+	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
+		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
+	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	if err != nil {
+		return err
+	}
+	defer stopPolicy()
 	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
 	if err != nil {
 		return err
@@ -80,11 +87,6 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		auth = server.Chain(apiKeys, jwt)
 	}
-	auditor, closeAudit, err := openAuditor(cfg, stdout)
-	if err != nil {
-		return err
-	}
-	defer closeAudit()
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
@@ -94,6 +96,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		server.WithAuditor(auditor),
 		server.WithBodyLimit(cfg.Server.BodyLimitBytes),
 		server.WithTrustedProxies(trusted),
+		server.WithMetrics(reg),
+		server.WithExplainSubjects(cfg.Policy.ExplainSubjects),
+	}
+	if cfg.MetricsOnMain() {
+		opts = append(opts, server.WithMetricsRoute(reg))
+	} else {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics(context.Background())
 	}
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
@@ -105,7 +118,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	st, _ := engine.Status()
-	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers))
+	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
 	if *dev {
 		printDevHelp(stderr, ln.Addr().String(), devKey)
 	}
@@ -124,38 +137,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
-	return e.Shutdown(sctx)
-}
-
-func activatePolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) error {
-	switch cfg.Policy.Source {
-	case "directory":
-		b, err := bundles.LoadDir(cfg.Policy.Directory)
-		if err != nil {
-			return err
-		}
-		return engine.Activate(ctx, b, "directory:"+cfg.Policy.Directory)
-	default:
-		b, err := bundles.LoadFS(policies.FS)
-		if err != nil {
-			return err
-		}
-		return engine.Activate(ctx, b, "embedded")
+	// In-flight requests finish first, then their records are flushed,
+	// both within the one shutdown budget.
+	err = e.Shutdown(sctx)
+	if aerr := closeAudit(sctx); aerr != nil {
+		log.Error("audit flush incomplete", "err", aerr)
+		err = errors.Join(err, aerr)
 	}
-}
-
-func openAuditor(cfg *config.Config, stdout io.Writer) (server.Auditor, func(), error) {
-	switch cfg.Audit.Sink {
-	case "none":
-		return server.Discard{}, func() {}, nil
-	case "file":
-		f, err := os.OpenFile(cfg.Audit.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, nil, fmt.Errorf("audit: %w", err)
-		}
-		return server.NewJSONLines(f), func() { _ = f.Sync(); _ = f.Close() }, nil
-	}
-	return server.NewJSONLines(stdout), func() {}, nil
+	return err
 }
 
 func hashKeyCmd(stdin io.Reader, stdout io.Writer) error {

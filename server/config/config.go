@@ -55,12 +55,6 @@ type Server struct {
 	BodyLimitBytes  int64    `json:"body_limit_bytes"`
 }
 
-// Policy selects where the policy bundle comes from.
-type Policy struct {
-	Source    string `json:"source"`    // embedded (default) or directory
-	Directory string `json:"directory"` // bundle directory when source is directory
-}
-
 // Auth lists the credentials signgate accepts.
 type Auth struct {
 	APIKeys []APIKey `json:"api_keys"`
@@ -91,6 +85,9 @@ type Credentials struct {
 	AccessKeyIDFile     string `json:"access_key_id_file"`
 	SecretAccessKeyEnv  string `json:"secret_access_key_env"`
 	SecretAccessKeyFile string `json:"secret_access_key_file"`
+	// MinLifetime is how long temporary AWS credentials must still live
+	// to sign with (default 60s); shorter-lived ones are refreshed first.
+	MinLifetime Duration `json:"min_lifetime"`
 
 	ServiceAccountFile string `json:"service_account_file"`
 
@@ -150,9 +147,7 @@ func (c *Config) SetDefaults() {
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
-	if c.Policy.Source == "" {
-		c.Policy.Source = "embedded"
-	}
+	c.Policy.setDefaults()
 	c.Audit.setDefaults()
 	c.Metrics.setDefaults()
 	if c.Auth.OIDC != nil {
@@ -185,15 +180,7 @@ func (c *Config) Validate() error {
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
-	switch c.Policy.Source {
-	case "embedded":
-	case "directory":
-		if c.Policy.Directory == "" {
-			bad("policy.directory", "required when policy.source is directory")
-		}
-	default:
-		bad("policy.source", "want embedded or directory, got %q", c.Policy.Source)
-	}
+	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
 	}
@@ -242,6 +229,9 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		if hasID != hasSecret {
 			bad(p+".credentials", "set both an access key id and a secret access key source, or neither for the default AWS chain")
 		}
+		if cr.MinLifetime.Duration < 0 || cr.MinLifetime.Duration > time.Hour {
+			bad(p+".credentials.min_lifetime", "want a duration from 0s (the default, 60s) to 1h, got %s", cr.MinLifetime.Duration)
+		}
 	case "gcs":
 		if cn.Bucket == "" {
 			bad(p+".bucket", "required for gcs")
@@ -261,6 +251,9 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		}
 	default:
 		bad(p+".provider", "want s3, gcs or azure, got %q", cn.Provider)
+	}
+	if cn.Provider != "s3" && cr.MinLifetime.Duration != 0 {
+		bad(p+".credentials.min_lifetime", "only for s3: service-account and shared keys do not expire")
 	}
 	if cn.Endpoint != "" && !strings.HasPrefix(cn.Endpoint, "https://") && !strings.HasPrefix(cn.Endpoint, "http://") {
 		bad(p+".endpoint", "want an http(s) URL, got %q", cn.Endpoint)

@@ -128,6 +128,10 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
 	}
 	switch {
+	case g.ContentMD5 != "":
+		// Azure checks a Content-MD5 the client sends, but a SAS cannot
+		// oblige the client to send one.
+		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w: a service SAS cannot bind a request Content-MD5", g.Key, signer.ErrUnsupported)
 	case g.ContentType != "":
 		// rsct only overrides the Content-Type of a read's response; a
 		// shared-key service SAS has no way to bind a request header.
@@ -156,8 +160,15 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		// Put Blob needs the blob type; a SAS URL cannot carry it.
 		headers["x-ms-blob-type"] = "BlockBlob"
 	}
+	query := q.Encode()
+	if g.DecisionID != "" {
+		// A service SAS signs a fixed list of fields; the service ignores
+		// other parameters and logs them. The decision id is for the join
+		// with the storage logs only: it is not signed (docs/audit.md).
+		query += "&" + signer.DecisionParam + "=" + g.DecisionID
+	}
 	return signer.Signed{
-		URL:       s.base + "/" + signer.EscapeKey(g.Key) + "?" + q.Encode(),
+		URL:       s.base + "/" + signer.EscapeKey(g.Key) + "?" + query,
 		Method:    g.Operation.Method(),
 		Headers:   headers,
 		ExpiresAt: expiry,

@@ -51,6 +51,7 @@ func TestConformance(t *testing.T) {
 				Expiry:                 expiry,
 				ContentTypeUnsupported: true,
 				WriteHeaders:           map[string]string{"x-ms-blob-type": "BlockBlob"},
+				SignatureParam:         "sig",
 			})
 		})
 	}

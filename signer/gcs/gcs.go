@@ -139,16 +139,24 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
 	}
 	method := g.Operation.Method()
+	var query url.Values
+	if g.DecisionID != "" {
+		// V4 signs every query parameter it is given: the decision id is in
+		// the canonical query and cannot be stripped or swapped.
+		query = url.Values{signer.DecisionParam: {g.DecisionID}}
+	}
 	signed, err := storage.SignedURL(s.bucket, g.Key, &storage.SignedURLOptions{
-		GoogleAccessID: s.accessID,
-		SignBytes:      s.signBytes,
-		Method:         method,
-		Expires:        time.Now().Add(time.Duration(secs)*time.Second + expiryMargin),
-		ContentType:    g.ContentType,
-		Scheme:         storage.SigningSchemeV4,
-		Style:          storage.PathStyle(),
-		Hostname:       s.hostname,
-		Insecure:       s.insecure,
+		GoogleAccessID:  s.accessID,
+		SignBytes:       s.signBytes,
+		Method:          method,
+		Expires:         time.Now().Add(time.Duration(secs)*time.Second + expiryMargin),
+		ContentType:     g.ContentType,
+		MD5:             g.ContentMD5,
+		Scheme:          storage.SigningSchemeV4,
+		Style:           storage.PathStyle(),
+		Hostname:        s.hostname,
+		Insecure:        s.insecure,
+		QueryParameters: query,
 	})
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
@@ -158,6 +166,9 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
 	}
 	headers := map[string]string{}
+	if g.ContentMD5 != "" {
+		headers["Content-MD5"] = g.ContentMD5
+	}
 	if g.ContentType != "" {
 		headers["Content-Type"] = g.ContentType
 	}

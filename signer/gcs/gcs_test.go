@@ -64,6 +64,8 @@ func TestConformance(t *testing.T) {
 				SigningTime:        signingTime,
 				Expiry:             expiry,
 				SignedHeadersParam: "X-Goog-SignedHeaders",
+				SignatureParam:     "X-Goog-Signature",
+				DecisionIDSigned:   true,
 			})
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/signgate/signgate/signer"
 )
@@ -62,6 +63,10 @@ type Signer struct {
 	creds  aws.CredentialsProvider
 	v4     *v4.Signer
 	now    signer.Clock
+
+	minLife time.Duration    // see WithMinCredentialLifetime
+	api     apiClient        // for CreateMultipartUpload and POST policies
+	apiHTTP awss3.HTTPClient // see WithAPIHTTPClient
 }
 
 var _ signer.Signer = (*Signer)(nil)
@@ -135,54 +140,33 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
 	}
 	at := s.now().UTC().Truncate(time.Second)
-	path := s.prefix + "/" + g.Key
-	rawPath := s.prefix + "/" + signer.EscapeKey(g.Key)
-	signed, err := s.presign(ctx, g.Operation.Method(), s.host, path, rawPath, g.ContentType, secs, at)
+	creds, secs, clampedBy, err := s.signingWindow(ctx, at, secs)
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
 	}
+	path := s.prefix + "/" + g.Key
+	rawPath := s.prefix + "/" + signer.EscapeKey(g.Key)
+	query := "X-Amz-Expires=" + strconv.FormatInt(secs, 10)
+	if g.DecisionID != "" {
+		// In the query before signing, so that SigV4's canonical query
+		// string covers it: it cannot be stripped or swapped.
+		query += "&" + signer.DecisionParam + "=" + g.DecisionID
+	}
+	header := http.Header{}
+	if g.ContentType != "" {
+		header.Set("Content-Type", g.ContentType)
+	}
+	if g.ContentMD5 != "" {
+		header.Set("Content-MD5", g.ContentMD5)
+	}
+	signed, err := s.presign(ctx, creds, presignRequest{
+		method: g.Operation.Method(), path: path, rawPath: rawPath, rawQuery: query, header: header,
+	}, secs, at)
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	}
+	signed.ClampedBy = clampedBy
 	return signed, nil
-}
-
-// presign is the signing path below URL layout: it signs method on
-// scheme://host/rawPath, valid for secs from at. path is rawPath unescaped.
-func (s *Signer) presign(ctx context.Context, method, host, path, rawPath, contentType string, secs int64, at time.Time) (signer.Signed, error) {
-	creds, err := s.creds.Retrieve(ctx)
-	if err != nil {
-		return signer.Signed{}, fmt.Errorf("credentials: %w", err)
-	}
-	req := &http.Request{
-		Method: method,
-		URL: &url.URL{
-			Scheme:   s.scheme,
-			Host:     host,
-			Path:     path,
-			RawPath:  rawPath,
-			RawQuery: "X-Amz-Expires=" + strconv.FormatInt(secs, 10),
-		},
-		Host:   host,
-		Header: http.Header{},
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	signedURL, signedHeaders, err := s.v4.PresignHTTP(ctx, creds, req, unsignedPayload, "s3", s.region, at)
-	if err != nil {
-		return signer.Signed{}, err
-	}
-	headers := make(map[string]string, len(signedHeaders))
-	for name, values := range signedHeaders {
-		if name == "Host" { // the client sends it from the URL anyway
-			continue
-		}
-		headers[name] = strings.Join(values, ",")
-	}
-	return signer.Signed{
-		URL:       signedURL,
-		Method:    method,
-		Headers:   headers,
-		ExpiresAt: at.Add(time.Duration(secs) * time.Second),
-	}, nil
 }
 
 // bucketChars are the characters of any S3 bucket name, legacy ones

@@ -59,6 +59,8 @@ func TestConformance(t *testing.T) {
 				SigningTime:        signingTime,
 				Expiry:             expiry,
 				SignedHeadersParam: "X-Amz-SignedHeaders",
+				SignatureParam:     "X-Amz-Signature",
+				DecisionIDSigned:   true,
 			})
 		})
 	}

@@ -58,6 +58,15 @@ type Harness struct {
 	// WriteHeaders are the headers a write URL needs besides Content-Type
 	// (Azure: x-ms-blob-type).
 	WriteHeaders map[string]string
+
+	// SignatureParam names the query parameter that holds the signature
+	// (X-Amz-Signature, X-Goog-Signature, sig).
+	SignatureParam string
+	// DecisionIDSigned says that the provider signs every query parameter,
+	// so the signature covers signer.DecisionParam (S3, GCS). When false
+	// (Azure: a SAS signs a fixed list of fields), the suite checks that the
+	// parameter is present and outside the signature, as documented.
+	DecisionIDSigned bool
 }
 
 // fixedNow is the clock the suite gives signers. Its fraction of a second
@@ -94,6 +103,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("signs the longest TTL", func(t *testing.T) { testExpiry(t, h, signer.MaxTTL, signer.MaxTTL) })
 	t.Run("binds a write's content type or refuses it", func(t *testing.T) { testContentType(t, h) })
 	t.Run("rejects invalid grants", func(t *testing.T) { testInvalid(t, h) })
+	t.Run("carries the decision id in every URL", func(t *testing.T) { testDecisionID(t, h) })
 	t.Run("fails on a cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -237,6 +247,8 @@ func testInvalid(t *testing.T, h Harness) {
 		{"empty key", signer.Grant{Operation: signer.OpRead, TTL: time.Minute}},
 		{"unknown operation", signer.Grant{Key: "k", Operation: "list", TTL: time.Minute}},
 		{"content type on a read", signer.Grant{Key: "k", Operation: signer.OpRead, TTL: time.Minute, ContentType: "text/plain"}},
+		{"decision id with a reserved character", signer.Grant{Key: "k", Operation: signer.OpRead, TTL: time.Minute, DecisionID: "a&x-signgate-decision=b"}},
+		{"decision id over 128 characters", signer.Grant{Key: "k", Operation: signer.OpRead, TTL: time.Minute, DecisionID: strings.Repeat("d", 129)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

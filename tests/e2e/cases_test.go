@@ -34,6 +34,7 @@ var cases = []e2eCase{
 	{"user of team A asks for team B's object: signgate 403 denied", "signgate denies a user outside the team", caseNotMember, true},
 	{"operation the team lacks: signgate 403 denied", "signgate denies an operation the team lacks", caseOperationNotAllowed, true},
 	{"expires_in above the cap is clamped; expires_at = URL expiry = now+cap", "signgate clamps a TTL above the cap", caseClamp, false},
+	{"decision id in the URL (x-signgate-decision): stripped or swapped, refused", "storage refuses a URL whose decision id was stripped or swapped", caseDecisionParam, false},
 }
 
 func TestSignedURLsOnRealStorage(t *testing.T) {

@@ -85,6 +85,7 @@ func sign(t *testing.T, subject string, req signRequest) signAnswer {
 	if err != nil {
 		t.Fatalf("POST /v1/sign %s: status %d, body %s: %v", body, a.status, a.body, err)
 	}
+	noteAnswer(a)
 	return a
 }
 

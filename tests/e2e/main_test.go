@@ -25,6 +25,11 @@ var suite struct {
 	servers  *storage.Servers
 	keys     map[string]string // subject -> raw API key
 	inputs   []string          // files the signgate binary is built from
+
+	// What a test needs to start another signgate, and where every
+	// signgate of the run writes its records and its log.
+	dir, bin, policyDir, saFile string
+	env                         []string
 }
 
 func TestMain(m *testing.M) {
@@ -73,6 +78,7 @@ func setUp(m *testing.M) (int, func()) {
 	if err != nil {
 		return fail(err)
 	}
+	suite.dir = dir
 	stops = append(stops, func() { os.RemoveAll(dir) })
 
 	if _, err := os.Stat(filepath.Join(root, "cmd", "signgate")); err != nil {
@@ -82,6 +88,7 @@ func setUp(m *testing.M) (int, func()) {
 	}
 	t0 := time.Now()
 	bin := filepath.Join(dir, "signgate")
+	suite.bin = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/signgate/signgate/cmd/signgate")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
@@ -124,6 +131,13 @@ func setUp(m *testing.M) (int, func()) {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e: the end of signgate's output:\n%s\n", sg.Output())
+	}
+	// SIGTERM flushes signgate's records; then every record and log line
+	// of the run is checked for what must never be in them.
+	sg.Stop()
+	if problems := checkRecordsAndLogs(dir, testSecrets(sa)); len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "--- FAIL: e2e records and logs:\n  %s\n", strings.Join(problems, "\n  "))
+		code = 1
 	}
 	return code, cleanup
 }

@@ -43,11 +43,13 @@ var teams = []team{
 	{"search", "search-gcs", "gcs", "acme-search", readOnly},
 	{"web", "web-azure", "azure", "acme-web", allOps},
 	{"mobile", "mobile-azure", "azure", "acme-mobile", readOnly},
+	// gallery's writes carry upload constraints (teamExtras, forms_test.go).
+	{"gallery", "gallery-s3", "s3", "acme-gallery", allOps},
 }
 
 // members are the API key subjects and their teams.
 var members = map[string][]string{
-	"alice": {"vision", "nlp", "web"},
+	"alice": {"vision", "nlp", "web", "gallery"},
 	"bob":   {"audio", "search", "mobile"},
 }
 
@@ -105,12 +107,16 @@ func writePolicy(root, dir string) error {
 		for _, op := range tm.operations {
 			caps[op] = maxTTL[op]
 		}
-		data[tm.name] = map[string]any{
+		entry := map[string]any{
 			"connector":  tm.connector,
 			"prefix":     tm.name + "/",
 			"operations": tm.operations,
 			"max_ttl":    caps,
 		}
+		for k, v := range teamExtras[tm.name] {
+			entry[k] = v
+		}
+		data[tm.name] = entry
 	}
 	b, err := json.MarshalIndent(map[string]any{"signgate": map[string]any{"teams": data}}, "", "  ")
 	if err != nil {
@@ -120,8 +126,9 @@ func writePolicy(root, dir string) error {
 }
 
 // writeConfig writes signgate's configuration for listen, accepting keys
-// (subject -> raw API key). JSON is YAML, and needs no escaping rules.
-func writeConfig(path, listen, policyDir, saFile string, s *storage.Servers, keys map[string]string) error {
+// (subject -> raw API key), with the given audit section. JSON is YAML, and
+// needs no escaping rules.
+func writeConfig(path, listen, policyDir, saFile string, s *storage.Servers, keys map[string]string, audit map[string]any) error {
 	var apiKeys []map[string]any
 	for _, subject := range []string{"alice", "bob"} {
 		sum := sha256.Sum256([]byte(keys[subject]))
@@ -167,6 +174,7 @@ func writeConfig(path, listen, policyDir, saFile string, s *storage.Servers, key
 		"policy":     map[string]any{"source": "directory", "directory": policyDir},
 		"auth":       map[string]any{"api_keys": apiKeys},
 		"connectors": connectors,
+		"audit":      audit,
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -201,11 +209,13 @@ func startSigngate(ctx context.Context, root, dir, bin string, sa *storage.Servi
 		"E2E_AZ_KEY=" + storage.AzuriteKey,
 	}
 	suite.keys = map[string]string{"alice": randomHex(24), "bob": randomHex(24)}
+	suite.policyDir, suite.saFile, suite.env = policyDir, saFile, env
 	var cfgErr error
 	argv := func(port int) []string {
 		// On a write error signgate exits at once for want of its config,
 		// and StartServer reports that.
-		cfgErr = writeConfig(cfgFile, fmt.Sprintf("127.0.0.1:%d", port), policyDir, saFile, suite.servers, suite.keys)
+		cfgErr = writeConfig(cfgFile, fmt.Sprintf("127.0.0.1:%d", port), policyDir, saFile, suite.servers, suite.keys,
+			map[string]any{"sink": "file", "path": filepath.Join(dir, "audit.jsonl")})
 		return []string{bin, "serve", "--config", cfgFile}
 	}
 	ready := func(ctx context.Context, port int) error {

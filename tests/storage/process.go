@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -115,12 +116,23 @@ type Process struct {
 }
 
 // startProcess starts argv in a new process group, keeping the tail of its
-// output for error messages.
+// output for error messages. With a dir, the whole output is also appended
+// to dir/NAME.log, for tests that read every line a server printed.
 func startProcess(name, dir string, env []string, argv ...string) (*Process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	out := &tailBuffer{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
+	var logFile *os.File
+	if dir != "" {
+		f, err := os.OpenFile(LogPath(dir, name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		logFile = f
+		w := io.MultiWriter(out, f)
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true, // Stop signals the whole group, children included
@@ -129,14 +141,29 @@ func startProcess(name, dir string, env []string, argv ...string) (*Process, err
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := cmd.Start(); err != nil {
+		if logFile != nil {
+			logFile.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Process{name: name, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		if logFile != nil {
+			logFile.Close()
+		}
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// LogPath is where a process started in dir writes its whole output.
+func LogPath(dir, name string) string { return filepath.Join(dir, name+".log") }
+
+// Wait waits for the process to exit and returns how it exited.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
 }
 
 // PID is the process id, which is also its process group id.

@@ -37,8 +37,13 @@ func StartS3(ctx context.Context, dir, accessKey, secretKey string) (*S3, error)
 		return nil, err
 	}
 	root := filepath.Join(dir, "versitygw")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, err
+	// Metadata (content types, part ETags, which CompleteMultipartUpload
+	// checks) lives in sidecar files: xattrs are not on every temp dir.
+	sidecar := filepath.Join(dir, "s3-sidecar")
+	for _, d := range []string{root, sidecar} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	srv := &S3{Region: "us-east-1", AccessKey: accessKey, SecretKey: secretKey}
 	argv := func(port int) []string {
@@ -48,7 +53,7 @@ func StartS3(ctx context.Context, dir, accessKey, secretKey string) (*S3, error)
 			"--region", srv.Region,
 			"--health", "/health",
 			"--quiet",
-			"posix", "--nometa", root}
+			"posix", "--sidecar", sidecar, root}
 	}
 	ready := func(ctx context.Context, port int) error {
 		return wantStatus(ctx, "http://"+hostPort(port)+"/health", 200)

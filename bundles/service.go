@@ -1,0 +1,186 @@
+package bundles
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/download"
+	"github.com/open-policy-agent/opa/v1/logging"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	bundleplugin "github.com/open-policy-agent/opa/v1/plugins/bundle"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// Service keeps an engine on the bundle that an OPA bundle service serves.
+// It is configured in OPA's own format (services, bundles and keys),
+// parsed by OPA's plugin manager and bundle plugin, and downloads with
+// OPA's downloader: polling or long polling, ETags, credentials, TLS and
+// signature verification are OPA's. What it adds is signgate's rule for
+// activation: every downloaded revision is compiled and its decision
+// probed before it is swapped in, and a bundle that fails any step never
+// replaces the active revision.
+//
+// OPA's bundle plugin itself is not used because it activates a bundle
+// into OPA's store before anyone can refuse it, and tells its listeners
+// the status but not the bundle.
+type Service struct {
+	e      *Engine
+	mgr    *plugins.Manager
+	dl     *download.Downloader
+	vc     *bundle.VerificationConfig
+	name   string
+	source string
+	once   sync.Once // Start
+	start  bool      // set by Start, read by Stop
+}
+
+// allowedOPAConfig are the sections of OPA's configuration a Service reads.
+var allowedOPAConfig = []string{"services", "bundles", "keys"}
+
+// NewService parses opaConfig, OPA's configuration as JSON with its
+// services, bundles and keys sections, which must name exactly one bundle.
+// WithVerification overrides the bundle's signing section; otherwise keys
+// without a signing section still require a signature, unlike OPA, which
+// then accepts unsigned bundles. Call Start to begin downloading.
+func NewService(e *Engine, opaConfig []byte, opts ...LoadOption) (*Service, error) {
+	var sections map[string]json.RawMessage
+	if err := json.Unmarshal(opaConfig, &sections); err != nil {
+		return nil, fmt.Errorf("bundles: opa config: %w", err)
+	}
+	for k := range sections {
+		if !slices.Contains(allowedOPAConfig, k) {
+			return nil, fmt.Errorf("bundles: opa config: %q is not used; signgate reads only %s", k, strings.Join(allowedOPAConfig, ", "))
+		}
+	}
+	ol := opaLogger{e.log.With("component", "opa")}
+	mgr, err := plugins.New(opaConfig, "signgate", inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
+	if err != nil {
+		return nil, fmt.Errorf("bundles: opa config: %w", err)
+	}
+	s, err := newService(e, mgr, newLoadConfig(opts))
+	if err != nil {
+		mgr.Stop(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error) {
+	if mgr.Config.Bundles == nil {
+		return nil, errors.New("bundles: opa config: no bundles section")
+	}
+	periodic := plugins.TriggerPeriodic // nobody would trigger a manual download
+	parsed, err := bundleplugin.NewConfigBuilder().
+		WithBytes(mgr.Config.Bundles).
+		WithServices(mgr.Services()).
+		WithKeyConfigs(mgr.PublicKeys()).
+		WithTriggerMode(&periodic).
+		Parse()
+	if err != nil {
+		return nil, fmt.Errorf("bundles: opa config: bundles: %w", err)
+	}
+	if len(parsed.Bundles) != 1 {
+		return nil, fmt.Errorf("bundles: opa config: bundles: want exactly one bundle, got %d", len(parsed.Bundles))
+	}
+	var name string
+	var src *bundleplugin.Source
+	for n, b := range parsed.Bundles {
+		name, src = n, b
+	}
+	if strings.HasPrefix(src.Resource, "file://") {
+		return nil, fmt.Errorf("bundles: opa config: bundles.%s: a file:// resource is not a bundle service; use policy.source: directory", name)
+	}
+	client := mgr.Client(src.Service)
+	if strings.EqualFold(client.Config().Type, "oci") {
+		return nil, fmt.Errorf("bundles: opa config: services.%s: OCI registries are not supported", src.Service)
+	}
+	vc := src.Signing
+	switch {
+	case c.verify != nil:
+		vc = c.verify
+	case vc != nil && !vc.SignatureRequired():
+		// Keys without a signing section: OPA would accept an unsigned
+		// bundle. A configured key means signatures are required.
+		vc = bundle.NewVerificationConfig(vc.PublicKeys, "", "", nil)
+	}
+	s := &Service{
+		e: e, mgr: mgr, vc: vc, name: name,
+		source: "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"),
+	}
+	s.dl = download.New(src.Config, client, src.Resource).
+		WithCallback(s.update).
+		WithBundleVerificationConfig(vc).
+		WithSizeLimitBytes(src.SizeLimitBytes).
+		WithBundleName(name).
+		WithBundleParserOpts(ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+	return s, nil
+}
+
+// Source names the bundle's URL as revisions and reports show it.
+func (s *Service) Source() string { return s.source }
+
+// Start begins downloading in the background; the first download starts
+// at once. Revisions, refusals and checks are reported through the engine.
+// Call it once.
+func (s *Service) Start(ctx context.Context) {
+	s.once.Do(func() {
+		s.start = true
+		s.dl.Start(ctx)
+	})
+}
+
+// Stop stops downloading and waits for a download in progress to end. Call
+// it once, after Start or instead of it, never at the same time.
+func (s *Service) Stop(ctx context.Context) {
+	s.once.Do(func() {}) // a later Start does nothing
+	if s.start {
+		s.dl.Stop(ctx)
+	}
+	s.mgr.Stop(ctx)
+}
+
+// update is the downloader's callback: an error, a new bundle, or nothing
+// new (304 Not Modified, or a long poll that timed out). Returning the
+// activation error makes the downloader back off; it keeps the refused
+// bundle's ETag, so the same bytes are not fetched again.
+func (s *Service) update(ctx context.Context, u download.Update) error {
+	switch {
+	case u.Error != nil:
+		s.e.Reject(s.source, readStage(u.Error), fmt.Errorf("bundles: bundle %s: %w", s.name, u.Error))
+		return nil // the downloader backs off on the download error itself
+	case u.Bundle == nil:
+		s.e.checked(s.source)
+		return nil
+	}
+	return s.e.activate(ctx, u.Bundle, s.source, SigningKeyID(u.Bundle, s.vc))
+}
+
+// opaLogger writes OPA's logs through slog. OPA's info messages are
+// routine, so they are debug here.
+type opaLogger struct{ l *slog.Logger }
+
+var _ logging.Logger = opaLogger{}
+
+func (o opaLogger) Debug(f string, a ...any) { o.l.Debug(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Info(f string, a ...any)  { o.l.Debug(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Warn(f string, a ...any)  { o.l.Warn(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Error(f string, a ...any) { o.l.Error(fmt.Sprintf(f, a...)) }
+
+func (o opaLogger) WithFields(fields map[string]any) logging.Logger {
+	args := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		args = append(args, k, v)
+	}
+	return opaLogger{o.l.With(args...)}
+}
+
+func (opaLogger) GetLevel() logging.Level { return logging.Info }
+func (opaLogger) SetLevel(logging.Level)  {}

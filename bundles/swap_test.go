@@ -1,0 +1,127 @@
+package bundles_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/bundles/bundletest"
+)
+
+// TestSwapsAreAtomicUnderLoad reloads between two revisions whose decisions
+// differ (ttl 60 in "a", 120 in "b") while decisions are in flight: every
+// decision must come whole from one revision, never a mix, and never fail.
+func TestSwapsAreAtomicUnderLoad(t *testing.T) {
+	wantTTL := map[string]time.Duration{"a": time.Minute, "b": 2 * time.Minute}
+	revs := map[string]bundletest.Files{"a": bundletest.Policy(60), "b": bundletest.Policy(120)}
+	e := bundles.New()
+	ctx := context.Background()
+	if err := e.Activate(ctx, bundletest.Build(t, revs["a"], "a", nil), "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+		seen    sync.Map // revision -> true
+		reloads int
+	)
+	failures := make(chan string, 8)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := vision("read")
+			for !stop.Load() {
+				d, err := e.Decide(ctx, in)
+				switch {
+				case err != nil:
+					failures <- "decision failed during a reload: " + err.Error()
+					return
+				case d.TTL != wantTTL[d.Revision]:
+					failures <- "revision " + d.Revision + " decided ttl " + d.TTL.String()
+					return
+				}
+				seen.Store(d.Revision, true)
+			}
+		}()
+	}
+	for _, rev := range strings.Split(strings.Repeat("b a ", 15), " ") {
+		if rev == "" {
+			continue
+		}
+		if err := e.Activate(ctx, bundletest.Build(t, revs[rev], rev, nil), "test"); err != nil {
+			t.Fatal(err)
+		}
+		reloads++
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+	for rev := range wantTTL {
+		if _, ok := seen.Load(rev); !ok {
+			t.Errorf("no decision came from revision %s in %d reloads", rev, reloads)
+		}
+	}
+}
+
+func TestExplainTracesTheDecisionOfTheActiveRevision(t *testing.T) {
+	e := bundles.New()
+	ctx := context.Background()
+	if _, _, err := e.Explain(ctx, vision("read")); err != bundles.ErrNotReady {
+		t.Fatalf("explain before activation: %v", err)
+	}
+	if err := e.Activate(ctx, bundletest.Build(t, bundletest.Policy(60), "r1", nil), "test"); err != nil {
+		t.Fatal(err)
+	}
+	d, trace, err := e.Explain(ctx, vision("read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := e.Decide(ctx, vision("read"))
+	if d.Revision != "r1" || d.TTL != plain.TTL || d.Allow != plain.Allow || d.Key != plain.Key {
+		t.Fatalf("explained decision %+v differs from %+v", d, plain)
+	}
+	text := strings.Join(trace, "\n")
+	for _, want := range []string{"Enter data.signgate.authz.decision", "/authz.rego:", "Exit data.signgate.authz.decision"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("trace lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestSigningKeyID(t *testing.T) {
+	key := bundletest.NewKey(t, "ci-2026")
+	signed := bundletest.Build(t, bundletest.Policy(60), "r1", key)
+	unsigned := bundletest.Build(t, bundletest.Policy(60), "r1", nil)
+	tests := []struct {
+		name        string
+		givenSigned bool
+		givenKeyID  string // the configured key id
+		want        string
+	}{
+		{name: "names no key for an unsigned bundle", want: ""},
+		{name: "takes the token's kid", givenSigned: true, want: "ci-2026"},
+		{name: "prefers the configured key id, as OPA's verifier does", givenSigned: true, givenKeyID: "pinned", want: "pinned"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := unsigned
+			if tc.givenSigned {
+				b = signed
+			}
+			vc := key.Verification(t, "")
+			vc.KeyID = tc.givenKeyID
+			if got := bundles.SigningKeyID(b, vc); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/server"
+	"github.com/signgate/signgate/server/audit"
+	"github.com/signgate/signgate/server/config"
+)
+
+// openAudit builds the auditor of cfg.audit: a pipeline, or Discard for
+// sink none. The returned close flushes the pipeline within its context; it
+// may be called more than once. The pipeline's drop and mask policies come
+// from the policy bundle: see followPolicy.
+func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, func(context.Context) error, error) {
+	if cfg.Audit.Sink == "none" {
+		return server.Discard{}, func(context.Context) error { return nil }, nil
+	}
+	var token string
+	if s := cfg.Audit.Service; cfg.Audit.Sink == "service" && (s.TokenEnv != "" || s.TokenFile != "") {
+		var err error
+		if token, err = secret(s.TokenEnv, s.TokenFile); err != nil {
+			return nil, nil, fmt.Errorf("audit.service: token: %w", err)
+		}
+	}
+	p, err := audit.New(context.WithoutCancel(ctx), cfg.Audit,
+		audit.WithLogger(log), audit.WithRegisterer(reg), audit.WithStdout(stdout), audit.WithServiceToken(token))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, p.Close, nil
+}
+
+// followPolicy hands every bundle the engine activates, the first one
+// included, to the audit pipeline, so that records are masked by the
+// data.system.log.mask of the policy that decided them, as OPA does.
+func followPolicy(auditor server.Auditor) bundles.Observer {
+	p, ok := auditor.(*audit.Pipeline)
+	return func(ev bundles.Event) {
+		if ok && ev.Kind == bundles.EventActivated && ev.Bundle != nil {
+			p.PolicyActivated(ev.Bundle)
+		}
+	}
+}
+
+// newRegistry is the one Prometheus registry of the process: signgate's
+// metrics, and the Go runtime's and the process's.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves GET /metrics on the separate admin address of
+// metrics.listen. The returned function shuts the listener down.
+func serveMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", server.MetricsHandler(g))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener failed", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return srv.Shutdown, nil
+}

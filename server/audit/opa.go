@@ -1,0 +1,178 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/logging"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	"github.com/open-policy-agent/opa/v1/plugins/logs"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/signgate/signgate/server/config"
+)
+
+// serviceName names the decision-log service in the manager's config.
+const serviceName = "audit"
+
+// OPA's decision-log plugin counters that the pipeline reports.
+const (
+	opaDroppedBufferFull = "decision_logs_dropped_buffer_size_limit_exceeded"
+	opaChunksUploaded    = "decision_logs_chunks_uploaded"
+	opaChunksFailed      = "decision_logs_chunks_upload_failed"
+)
+
+// opaLogs is OPA's decision-log plugin (v1/plugins/logs), driven the way
+// OPA drives it: by a plugin manager that holds the policy bundle (for the
+// drop and mask policies, data.system.log.drop and data.system.log.mask),
+// the decision-log service, and the sink plugin the events end in.
+type opaLogs struct {
+	mgr     *plugins.Manager
+	plugin  *logs.Plugin
+	metrics metrics.Metrics // the plugin's counters: drops, uploads
+}
+
+// newOPALogs starts a manager with the decision_logs plugin. Strict mode
+// uploads only when the pipeline triggers it (trigger: manual), so that a
+// group of records is acknowledged by one upload; best_effort lets OPA
+// upload on its own schedule (trigger: periodic).
+func newOPALogs(ctx context.Context, cfg config.Audit, token, instanceID string, s *sink, log *slog.Logger) (*opaLogs, error) {
+	managerConfig := map[string]any{"labels": map[string]string{"app": "signgate"}}
+	decisionLogs := map[string]any{
+		"plugin": sinkPlugin,
+		"reporting": map[string]any{
+			"buffer_type":              "event",
+			"buffer_size_limit_events": cfg.BufferSize,
+			"min_delay_seconds":        int64(cfg.Service.MinDelay.Seconds()),
+			"max_delay_seconds":        int64(cfg.Service.MaxDelay.Seconds()),
+		},
+	}
+	if cfg.Sink == "service" {
+		svc := map[string]any{
+			"url":                             cfg.Service.URL,
+			"response_header_timeout_seconds": int64(cfg.Service.Timeout.Seconds()),
+		}
+		if token != "" {
+			svc["credentials"] = map[string]any{"bearer": map[string]any{"token": token}}
+		}
+		managerConfig["services"] = map[string]any{serviceName: svc}
+		decisionLogs["service"] = serviceName
+		decisionLogs["resource"] = cfg.Service.Resource
+	}
+	raw, err := json.Marshal(managerConfig)
+	if err != nil {
+		return nil, err
+	}
+	ol := opaLogger{log.With("component", "opa")}
+	mgr, err := plugins.New(raw, instanceID, inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if err := mgr.Init(ctx); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	mgr.Register(sinkPlugin, s)
+
+	trigger := plugins.TriggerPeriodic
+	if cfg.Mode == "strict" {
+		trigger = plugins.TriggerManual
+	}
+	rawLogs, err := json.Marshal(decisionLogs)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := logs.NewConfigBuilder().
+		WithBytes(rawLogs).
+		WithServices(mgr.Services()).
+		WithPlugins([]string{sinkPlugin}).
+		WithTriggerMode(&trigger).
+		WithLogger(ol).
+		Parse()
+	if err != nil {
+		return nil, fmt.Errorf("audit: decision_logs: %w", err)
+	}
+	m := metrics.New()
+	plugin := logs.New(parsed, mgr).WithMetrics(m)
+	mgr.Register(logs.Name, plugin)
+	if err := mgr.Start(ctx); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &opaLogs{mgr: mgr, plugin: plugin, metrics: m}, nil
+}
+
+// usePolicy activates b in the manager's store, as OPA's bundle plugin
+// does, so that the drop and mask policies of the serving bundle apply. The
+// manager's compiler trigger makes the plugin prepare its queries again.
+func (o *opaLogs) usePolicy(ctx context.Context, b *bundle.Bundle) error {
+	cp := *b
+	cp.Modules = slices.Clone(b.Modules) // Copy writes into the modules it copies
+	cp = cp.Copy()
+	if cp.Manifest.Roots == nil {
+		cp.Manifest.Init()
+	}
+	params := storage.TransactionParams{Write: true, Context: storage.NewContext()}
+	err := storage.Txn(ctx, o.mgr.Store, params, func(txn storage.Transaction) error {
+		compiler := ast.NewCompiler().WithDefaultRegoVersion(o.mgr.ParserOptions().RegoVersion)
+		if err := bundle.Activate(&bundle.ActivateOpts{
+			Ctx:           ctx,
+			Store:         o.mgr.Store,
+			Txn:           txn,
+			TxnCtx:        params.Context,
+			Compiler:      compiler,
+			Metrics:       metrics.New(),
+			Bundles:       map[string]*bundle.Bundle{BundleName: &cp},
+			ParserOptions: o.mgr.ParserOptions(),
+		}); err != nil {
+			return err
+		}
+		plugins.SetCompilerOnContext(params.Context, compiler)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: activate the policy bundle for the mask policy: %w", err)
+	}
+	return nil
+}
+
+func (o *opaLogs) counter(name string) uint64 {
+	v, _ := o.metrics.Counter(name).Value().(uint64)
+	return v
+}
+
+// buffered is how many items wait in OPA's upload buffer.
+func (o *opaLogs) buffered() int64 {
+	_, n := o.plugin.BufferSize()
+	return n
+}
+
+func (o *opaLogs) stop(ctx context.Context) { o.mgr.Stop(ctx) }
+
+// opaLogger writes OPA's plugin logs through slog. OPA's info messages
+// ("Logs uploaded successfully.") come with every upload, so they are
+// debug here; warnings and errors stay what they are.
+type opaLogger struct{ l *slog.Logger }
+
+var _ logging.Logger = opaLogger{}
+
+func (o opaLogger) Debug(f string, a ...any) { o.l.Debug(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Info(f string, a ...any)  { o.l.Debug(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Warn(f string, a ...any)  { o.l.Warn(fmt.Sprintf(f, a...)) }
+func (o opaLogger) Error(f string, a ...any) { o.l.Error(fmt.Sprintf(f, a...)) }
+
+func (o opaLogger) WithFields(fields map[string]any) logging.Logger {
+	args := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		args = append(args, k, v)
+	}
+	return opaLogger{o.l.With(args...)}
+}
+
+func (opaLogger) GetLevel() logging.Level { return logging.Info }
+func (opaLogger) SetLevel(logging.Level)  {}

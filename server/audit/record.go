@@ -1,0 +1,202 @@
+// Package audit stores signgate's decision records: one per decision, shaped
+// like an OPA decision-log event, masked by the Rego mask policy
+// (data.system.log.mask) and delivered by OPA's decision-log plugin to the
+// console, a rotated file or an OPA decision-log service, either best effort
+// or strictly (no URL without its stored record).
+package audit
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/server"
+	"github.com/open-policy-agent/opa/v1/server/types"
+
+	"github.com/signgate/signgate/bundles"
+)
+
+// Path is the decision path of every record: bundles.Query as OPA writes a
+// path in its decision logs.
+const Path = "signgate/authz/decision"
+
+// BundleName names the policy bundle in a record's bundles map.
+const BundleName = "signgate"
+
+// Record is what the server knows about one decision. It is cheap to build
+// on the request path: it holds what the handler already has, and the
+// pipeline turns it into an OPA event off the request path. It never holds
+// a URL, a signature or a credential.
+type Record struct {
+	DecisionID string
+	Input      *bundles.Input
+	// Result is the policy's decision; nil when the policy gave none (it
+	// failed, or no policy was active).
+	Result    *bundles.Decision
+	Revision  string // the policy revision that decided
+	Timestamp time.Time
+
+	RequestID string // the request's X-Request-Id
+	Endpoint  string // the route, such as /v1/sign
+	Status    int    // the HTTP status the caller got
+	Error     string // the problem code of a failed request
+	Provider  string // the signing connector's provider and bucket
+	Bucket    string
+	// ExpiresAt is the expiry signed into the URL; zero when none was issued.
+	ExpiresAt time.Time
+	// ExpiryClampedBy names what shortened the caller's expires_in: "policy"
+	// when the policy granted less than was asked. Empty when nothing did.
+	ExpiryClampedBy string
+
+	EvalTime time.Duration // policy evaluation
+	SignTime time.Duration // URL signing
+}
+
+// info turns r into the decision OPA's decision-log plugin logs. Values are
+// built as JSON-like Go values (maps, []any, json.Number), which the plugin
+// and the mask rules walk without a JSON round trip.
+func (r *Record) info() *server.Info {
+	in := inputValue(r.Input)
+	info := &server.Info{
+		DecisionID: r.DecisionID,
+		Path:       Path,
+		Input:      &in,
+		Bundles:    map[string]server.BundleInfo{BundleName: {Revision: r.Revision}},
+		Timestamp:  r.Timestamp,
+		Metrics:    recordMetrics(r),
+		Custom:     r.custom(),
+	}
+	if r.Result != nil {
+		res := resultValue(r.Result)
+		info.Results = &res
+	}
+	if r.Error != "" {
+		info.Error = types.NewErrorV1(r.Error, "request failed with %s", r.Error)
+	}
+	return info
+}
+
+// custom holds what OPA's event has no field for; it is the event's
+// "custom" object.
+func (r *Record) custom() map[string]any {
+	c := map[string]any{
+		"request_id": r.RequestID,
+		"endpoint":   r.Endpoint,
+		"status":     json.Number(strconv.Itoa(r.Status)),
+	}
+	if r.Error != "" {
+		c["error"] = r.Error
+	}
+	if r.Provider != "" {
+		c["provider"], c["bucket"] = r.Provider, r.Bucket
+	}
+	if !r.ExpiresAt.IsZero() {
+		c["expires_at"] = r.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if r.ExpiryClampedBy != "" {
+		c["expiry_clamped_by"] = r.ExpiryClampedBy
+	}
+	return c
+}
+
+func inputValue(in *bundles.Input) any {
+	if in == nil {
+		return nil
+	}
+	teams := make([]any, len(in.Subject.Teams))
+	for i, t := range in.Subject.Teams {
+		teams[i] = t
+	}
+	action := map[string]any{
+		"team":      in.Action.Team,
+		"operation": in.Action.Operation,
+		"object":    in.Action.Object,
+	}
+	if in.Action.ExpiresIn != 0 {
+		action["expires_in"] = json.Number(strconv.FormatInt(in.Action.ExpiresIn, 10))
+	}
+	if in.Action.ContentType != "" {
+		action["content_type"] = in.Action.ContentType
+	}
+	claims, _ := deepCopy(in.Subject.Claims).(map[string]any)
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	return map[string]any{
+		"subject": map[string]any{
+			"id":          in.Subject.ID,
+			"teams":       teams,
+			"auth_method": in.Subject.AuthMethod,
+			"claims":      claims,
+		},
+		"action": action,
+		"source": map[string]any{"ip": in.Source.IP, "user_agent": in.Source.UserAgent},
+		"time":   in.Time,
+	}
+}
+
+// resultValue is the decision document as the policy wrote it.
+func resultValue(d *bundles.Decision) any {
+	reasons := make([]any, len(d.Reasons))
+	for i, r := range d.Reasons {
+		reasons[i] = r
+	}
+	res := map[string]any{"allow": d.Allow, "reasons": reasons}
+	if d.Allow {
+		res["connector"], res["key"], res["operation"] = d.Connector, d.Key, d.Operation
+		res["ttl_seconds"] = json.Number(strconv.FormatInt(d.TTLSeconds(), 10))
+	}
+	if d.Constraints != nil {
+		res["constraints"] = deepCopy(d.Constraints)
+	}
+	return res
+}
+
+// deepCopy copies maps and slices, so that masking a record never changes
+// what the request still holds (the claims of its principal).
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		c := make(map[string]any, len(x))
+		for k, e := range x {
+			c[k] = deepCopy(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = deepCopy(e)
+		}
+		return c
+	case []string:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = e
+		}
+		return c
+	}
+	return v
+}
+
+// timings are the event's metrics, named as OPA names its timers.
+type timings struct {
+	metrics.Metrics // the plugin only calls All
+	all             map[string]any
+}
+
+func (t timings) All() map[string]any { return t.all }
+
+func recordMetrics(r *Record) metrics.Metrics {
+	all := map[string]any{}
+	if r.EvalTime > 0 {
+		all["timer_rego_query_eval_ns"] = json.Number(strconv.FormatInt(r.EvalTime.Nanoseconds(), 10))
+	}
+	if r.SignTime > 0 {
+		all["timer_signgate_sign_ns"] = json.Number(strconv.FormatInt(r.SignTime.Nanoseconds(), 10))
+	}
+	return timings{Metrics: metrics.NoOp(), all: all}
+}

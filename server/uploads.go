@@ -1,0 +1,214 @@
+package server
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/signer"
+)
+
+// UploadRequest is the body of POST /v1/uploads: one object of size bytes
+// to write in parts.
+type UploadRequest struct {
+	Team        string `json:"team"`
+	Object      string `json:"object"`
+	Size        int64  `json:"size"`
+	PartSize    int64  `json:"part_size,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	ExpiresIn   *int64 `json:"expires_in,omitempty"`
+}
+
+// Validate checks every field, sizes included, before the policy sees the
+// request. The part-size rules are S3's (signer.PlanParts), which every
+// provider's flow can follow; a provider's stricter rule is checked after
+// the policy has chosen the provider.
+func (r *UploadRequest) Validate() *Error {
+	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
+		return err
+	}
+	if err := ValidateKey(r.Object); err != nil {
+		return invalid("object: " + err.Error())
+	}
+	if r.Size == 0 {
+		return invalid("size is required: the object's size in bytes")
+	}
+	if r.PartSize < 0 {
+		return invalid("part_size must be positive")
+	}
+	if _, _, err := signer.PlanParts(r.Size, r.PartSize); err != nil {
+		return invalid(planDetail(err))
+	}
+	if r.ExpiresIn != nil && (*r.ExpiresIn < 1 || *r.ExpiresIn > maxExpiresIn) {
+		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	}
+	if r.ContentType != "" {
+		if len(r.ContentType) > maxContentTypeBytes || hasControl(r.ContentType) {
+			return invalid("content_type is too long or has control characters")
+		}
+		if _, _, err := mime.ParseMediaType(r.ContentType); err != nil {
+			return invalid("content_type is not a valid media type")
+		}
+	}
+	return nil
+}
+
+// planDetail is the client's part of a signer.ErrInvalidPlan: what is
+// wrong with the sizes, without the signer's wrapping.
+func planDetail(err error) string {
+	_, why, ok := strings.Cut(err.Error(), signer.ErrInvalidPlan.Error()+": ")
+	if !ok {
+		return "invalid size or part_size"
+	}
+	return why
+}
+
+// BuildUploadInput is BuildInput for an upload: a write of the object,
+// with its size in input.action.size. It is pure.
+func BuildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) bundles.Input {
+	in := BuildInput(p, &SignRequest{
+		Team: r.Team, Operation: string(signer.OpWrite), Object: r.Object,
+		ExpiresIn: r.ExpiresIn, ContentType: r.ContentType,
+	}, ip, userAgent, now)
+	in.Action.Size = r.Size
+	return in
+}
+
+// UploadResponse is the 200 answer of /v1/uploads: the provider's native
+// chunked flow, every URL signed for the same lifetime.
+type UploadResponse struct {
+	Flow                  string       `json:"flow"`
+	UploadID              string       `json:"upload_id,omitempty"`
+	Size                  int64        `json:"size"`
+	PartSize              int64        `json:"part_size"`
+	Parts                 []UploadPart `json:"parts"`
+	Start                 *UploadCall  `json:"start,omitempty"`
+	Complete              *UploadCall  `json:"complete,omitempty"`
+	Abort                 *UploadCall  `json:"abort,omitempty"`
+	ExpiresAt             time.Time    `json:"expires_at"`
+	ExpiryClampedBy       string       `json:"expiry_clamped_by,omitempty"`
+	UnenforcedConstraints []string     `json:"unenforced_constraints,omitempty"`
+	DecisionID            string       `json:"decision_id"`
+	Provider              string       `json:"provider"`
+	Bucket                string       `json:"bucket"`
+	Key                   string       `json:"key"`
+}
+
+// UploadPart is one part: bytes [offset, offset+length) of the object.
+type UploadPart struct {
+	PartNumber int               `json:"part_number"`
+	Offset     int64             `json:"offset"`
+	Length     int64             `json:"length"`
+	BlockID    string            `json:"block_id,omitempty"`
+	URL        string            `json:"url,omitempty"`
+	Method     string            `json:"method"`
+	Headers    map[string]string `json:"headers"`
+}
+
+// UploadCall is a request of the flow besides the parts.
+type UploadCall struct {
+	URL          string            `json:"url"`
+	Method       string            `json:"method"`
+	Headers      map[string]string `json:"headers"`
+	Body         string            `json:"body,omitempty"`
+	BodyTemplate string            `json:"body_template,omitempty"`
+}
+
+func (s *Server) handleUpload(c echo.Context) error {
+	const endpoint = "/v1/uploads"
+	var req UploadRequest
+	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	r := c.Request()
+	dc, err := s.decideInput(r.Context(), BuildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now()))
+	c.Set(decisionKey, dc.id)
+	// A strict auditor's error comes first: no flow without its record.
+	if err != nil {
+		return cmp.Or(s.audit(c, endpoint, dc, statusOf(err), err, nil), err)
+	}
+	if !dc.d.Allow {
+		return cmp.Or(s.audit(c, endpoint, dc, http.StatusForbidden, nil, nil), error(denied(dc)))
+	}
+	resp, perr := s.startUpload(c, dc, &req)
+	if perr != nil {
+		perr.Problem.DecisionID = dc.id
+		return cmp.Or(s.audit(c, endpoint, dc, perr.Problem.Status, perr, nil), error(perr))
+	}
+	if err := s.audit(c, endpoint, dc, http.StatusOK, nil, &SignResponse{
+		ExpiresAt: resp.ExpiresAt, Provider: resp.Provider, Bucket: resp.Bucket, ExpiryClampedBy: resp.ExpiryClampedBy,
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// startUpload starts the chunked flow an allowed decision grants.
+func (s *Server) startUpload(c echo.Context, dc *decision, req *UploadRequest) (*UploadResponse, *Error) {
+	d := &dc.d
+	sg := s.signers[d.Connector]
+	up, ok := sg.(signer.Uploader)
+	if !ok {
+		return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider has no chunked upload flow", nil)
+	}
+	cs, err := parseConstraints(d.Constraints)
+	if err != nil {
+		return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
+	}
+	b, perr := bind(sg, signer.FlowUpload, cs, req.ContentType, req.Size)
+	if perr != nil {
+		return nil, perr
+	}
+	ttl, clampedBy := signer.ClampTTL(d.TTL)
+	start := time.Now()
+	u, err := up.StartUpload(c.Request().Context(), signer.UploadGrant{
+		Key: d.Key, Size: req.Size, PartSize: req.PartSize, TTL: ttl, ContentType: b.contentType, DecisionID: dc.id,
+	})
+	dc.signTime = time.Since(start)
+	if err != nil {
+		if errors.Is(err, signer.ErrUnsupported) {
+			return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider cannot enforce this upload's content_type", err)
+		}
+		return nil, signProblem(err)
+	}
+	resp := &UploadResponse{
+		Flow: u.Flow, UploadID: u.UploadID, Size: req.Size, PartSize: u.PartSize,
+		Parts:     make([]UploadPart, len(u.Parts)),
+		Start:     uploadCall(u.Start),
+		Complete:  uploadCall(u.Complete),
+		Abort:     uploadCall(u.Abort),
+		ExpiresAt: u.ExpiresAt.UTC(), ExpiryClampedBy: firstNonEmpty(u.ClampedBy, clampedBy),
+		UnenforcedConstraints: b.unenforced,
+		DecisionID:            dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
+	}
+	for i, p := range u.Parts {
+		resp.Parts[i] = UploadPart{
+			PartNumber: p.Number, Offset: p.Offset, Length: p.Length, BlockID: p.BlockID,
+			URL: p.URL, Method: p.Method, Headers: nonNil(p.Headers),
+		}
+	}
+	return resp, nil
+}
+
+func uploadCall(c *signer.Call) *UploadCall {
+	if c == nil {
+		return nil
+	}
+	return &UploadCall{URL: c.URL, Method: c.Method, Headers: nonNil(c.Headers), Body: c.Body, BodyTemplate: c.BodyTemplate}
+}
+
+func nonNil(h map[string]string) map[string]string {
+	if h == nil {
+		return map[string]string{}
+	}
+	return h
+}
