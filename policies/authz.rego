@@ -36,7 +36,7 @@ decision := object.union(
 		"operation": input.action.operation,
 		"ttl_seconds": ttl_seconds, # unknown_operation (no cap), invalid_ttl
 	},
-	write_constraints, # see uploads.rego
+	grant_constraints,
 ) if {
 	input.action.operation in team.operations # unknown_team, operation_not_allowed
 	member # not_team_member
@@ -48,6 +48,25 @@ decision := object.union(
 	"allow": false,
 	"reasons": reasons,
 }
+
+# A grant carries decision.constraints when anything limits it: a write's
+# upload constraints (uploads.rego) and the network range the caller came
+# from. signgate binds each one into the URL where the provider can (the
+# range becomes Azure's SAS sip) or says who enforces it.
+grant_constraints := {"constraints": c} if {
+	c := object.union(write_constraints, network_constraints)
+	count(c) > 0
+} else := {}
+
+network_constraints := {"ip_range": source_cidr} if source_cidr
+
+else := {}
+
+# The first matching range, in a stable order, when the team has cidrs.
+source_cidr := sort([cidr |
+	some cidr in team.cidrs
+	net.cidr_contains(cidr, input.source.ip)
+])[0]
 
 # Membership comes from either source: the teams the authenticator put on
 # the subject (token or API key), or the team's members list in data.

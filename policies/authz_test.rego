@@ -104,6 +104,23 @@ test_allows_source_ip_inside_any_team_cidr if {
 	decide(object.union(vpn, {"source": {"ip": "fd00::1"}})).allow == true
 }
 
+test_grant_carries_the_matching_team_cidr_as_ip_range if {
+	vpn := {"subject": {"teams": ["vpn"]}, "action": {"team": "vpn"}}
+	decide(object.union(vpn, {"source": {"ip": "10.8.3.4"}})).constraints == {"ip_range": "10.8.0.0/16"}
+	decide(object.union(vpn, {"source": {"ip": "fd00::1"}})).constraints == {"ip_range": "fd00::/8"}
+}
+
+test_grant_picks_the_first_of_several_matching_cidrs_in_order if {
+	overlap := object.union(teams.vision, {"cidrs": ["10.0.0.0/8", "10.8.0.0/16"]})
+	decide_in({"source": {"ip": "10.8.3.4"}}, with_vision(overlap)).constraints == {"ip_range": "10.0.0.0/8"}
+}
+
+test_grant_without_team_cidrs_has_no_constraints if {
+	d := decide({})
+	d.allow == true
+	not d.constraints
+}
+
 test_allows_any_source_ip_when_team_cidrs_is_empty_or_null if {
 	every cidrs in [[], null] {
 		decide_in({"source": {"ip": "203.0.113.9"}}, with_vision(object.union(teams.vision, {"cidrs": cidrs}))).allow == true

@@ -7,7 +7,7 @@ package signgate.authz
 # decision.constraints. signgate has the storage server enforce each one,
 # or refuses to sign with 422 constraint_unenforceable, unless the
 # constraint is listed in upload_constraints.advisory.
-write_constraints := {"constraints": team.upload_constraints} if {
+write_constraints := team.upload_constraints if {
 	writing
 	team.upload_constraints
 } else := {}

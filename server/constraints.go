@@ -70,6 +70,9 @@ func parseConstraints(m map[string]any) (constraints, error) {
 			for _, n := range names {
 				cs.advisory[n] = true
 			}
+		case ipRangeConstraint:
+			// Not a limit on what is written: networkBinding handles it
+			// for every operation.
 		default:
 			cs.unknown = append(cs.unknown, name)
 		}

@@ -30,6 +30,9 @@ type SignResponse struct {
 	// UnenforcedConstraints are the advisory constraints that the storage
 	// server does not enforce on this URL.
 	UnenforcedConstraints []string `json:"unenforced_constraints,omitempty"`
+	// Network is the client IP range the policy limited this grant to,
+	// and who enforces it.
+	Network *NetworkBinding `json:"network,omitempty"`
 }
 
 // DecideResponse is the 200 answer of /v1/decide.

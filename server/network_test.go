@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -93,6 +94,50 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 			}
 			if tc.wantReason != "" && !strings.Contains(rw.Body.String(), tc.wantReason) {
 				t.Fatalf("want reason %s: %s", tc.wantReason, rw.Body)
+			}
+		})
+	}
+}
+
+// TestNetworkRangeInTheURL checks that a team's network range is signed
+// into Azure URLs (sip; Azurite does not enforce it, so it is checked
+// here) and reported as enforced by signgate only for S3.
+func TestNetworkRangeInTheURL(t *testing.T) {
+	h := newHarness(t, func(o *options) {
+		b, err := bundles.LoadFS(policies.FS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		teams := b.Data["signgate"].(map[string]any)["teams"].(map[string]any)
+		teams["web"].(map[string]any)["cidrs"] = []any{"10.0.0.0/8", "127.0.0.0/8"}
+		teams["vision"].(map[string]any)["cidrs"] = []any{"127.0.0.0/8"}
+		o.engine = bundles.New()
+		if err := o.engine.Activate(context.Background(), b, "test"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tests := []struct {
+		name, givenTeam, wantSip, wantEnforcedBy string
+	}{
+		{"signs the caller's range into an Azure SAS as sip", "web", "127.0.0.0-127.255.255.255", "storage"},
+		{"says an S3 URL's range is enforced by signgate only", "vision", "", "signgate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.do(t, "POST", "/v1/sign", aliceKey, `{"team":"`+tc.givenTeam+`","operation":"read","object":"a"}`)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			u, err := url.Parse(r.body["url"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := u.Query().Get("sip"); got != tc.wantSip {
+				t.Fatalf("sip = %q, want %q", got, tc.wantSip)
+			}
+			nw, _ := r.body["network"].(map[string]any)
+			if nw["ip_range"] != "127.0.0.0/8" || nw["enforced_by"] != tc.wantEnforcedBy {
+				t.Fatalf("network = %v", nw)
 			}
 		})
 	}

@@ -26,10 +26,14 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 			return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
 		}
 	}
+	ipRange, network, perr := networkBinding(sg, d.Constraints, !act.Form)
+	if perr != nil {
+		return nil, perr
+	}
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
 	resp := &SignResponse{
 		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
-		Headers: map[string]string{},
+		Headers: map[string]string{}, Network: network,
 	}
 	if act.Form {
 		fs, ok := sg.(signer.FormSigner)
@@ -65,6 +69,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 		ContentType: b.contentType,
 		ContentMD5:  b.contentMD5,
 		DecisionID:  dc.id,
+		IPRange:     ipRange,
 	})
 	dc.signTime = time.Since(start)
 	if err != nil {

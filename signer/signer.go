@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -65,6 +66,17 @@ type Grant struct {
 	// DecisionID names the decision record; when set, the URL carries it as
 	// DecisionParam, inside the signature where the provider signs the query.
 	DecisionID string
+	// IPRange, when valid, limits the URL to clients in that range. Only
+	// signers that implement IPBinder and accept the range carry it; every
+	// other signer refuses a grant with an IPRange.
+	IPRange netip.Prefix
+}
+
+// IPBinder is implemented by signers whose URLs can carry the client IP
+// range they may be used from (Azure's SAS sip). S3 and GCS URLs cannot.
+type IPBinder interface {
+	// BindsIPRange reports whether a URL can carry p.
+	BindsIPRange(p netip.Prefix) bool
 }
 
 // DecisionParam is the query parameter that carries a URL's decision id, so

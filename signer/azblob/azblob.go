@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -51,6 +53,7 @@ type Signer struct {
 }
 
 var _ signer.Signer = (*Signer)(nil)
+var _ signer.IPBinder = (*Signer)(nil)
 
 // permissions are the SAS permissions of each operation: a write may
 // create the blob or overwrite it.
@@ -144,6 +147,13 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 	if err := ctx.Err(); err != nil {
 		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
 	}
+	var ipRange sas.IPRange
+	if g.IPRange.IsValid() {
+		if !s.BindsIPRange(g.IPRange) {
+			return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w: sip carries IPv4 ranges only", g.Key, signer.ErrUnsupported)
+		}
+		ipRange = sipRange(g.IPRange)
+	}
 	expiry := s.now().UTC().Truncate(time.Second).Add(time.Duration(secs) * time.Second)
 	q, err := sas.BlobSignatureValues{
 		Protocol:      s.protocol,
@@ -151,6 +161,7 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		Permissions:   permissions[g.Operation].String(),
 		ContainerName: s.container,
 		BlobName:      g.Key,
+		IPRange:       ipRange,
 	}.SignWithSharedKey(s.cred)
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
@@ -173,4 +184,24 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		Headers:   headers,
 		ExpiresAt: expiry,
 	}, nil
+}
+
+// BindsIPRange reports whether p fits into a SAS sip field: IPv4 only.
+func (s *Signer) BindsIPRange(p netip.Prefix) bool { return p.IsValid() && p.Addr().Is4() }
+
+// sipRange turns a CIDR into sip's first-last address form.
+func sipRange(p netip.Prefix) sas.IPRange {
+	p = p.Masked()
+	first := p.Addr()
+	last := first.As4()
+	hostBits := 32 - p.Bits()
+	for i := 3; i >= 0 && hostBits > 0; i-- {
+		n := min(hostBits, 8)
+		last[i] |= byte(1<<n - 1)
+		hostBits -= n
+	}
+	if p.Bits() == 32 {
+		return sas.IPRange{Start: net.IP(first.AsSlice())}
+	}
+	return sas.IPRange{Start: net.IP(first.AsSlice()), End: net.IP(netip.AddrFrom4(last).AsSlice())}
 }

@@ -131,6 +131,9 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 	if err := g.Validate(); err != nil {
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
 	}
+	if g.IPRange.IsValid() {
+		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w: a pre-signed URL cannot carry a client IP range", g.Key, signer.ErrUnsupported)
+	}
 	secs, err := g.TTLSeconds()
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)

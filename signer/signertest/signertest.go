@@ -7,6 +7,7 @@ package signertest
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -104,6 +105,22 @@ func Run(t *testing.T, h Harness) {
 	t.Run("binds a write's content type or refuses it", func(t *testing.T) { testContentType(t, h) })
 	t.Run("rejects invalid grants", func(t *testing.T) { testInvalid(t, h) })
 	t.Run("carries the decision id in every URL", func(t *testing.T) { testDecisionID(t, h) })
+	t.Run("binds a client IP range or refuses it", func(t *testing.T) {
+		s := h.MakeSigner(t, fixedClock)
+		g := grant(signer.OpRead, "k")
+		g.IPRange = netip.MustParsePrefix("10.0.0.0/8")
+		got, err := s.Sign(context.Background(), g)
+		if b, ok := s.(signer.IPBinder); ok && b.BindsIPRange(g.IPRange) {
+			if err != nil || got.URL == "" {
+				t.Fatalf("a signer that binds IP ranges failed: %v", err)
+			}
+			return
+		}
+		if !errors.Is(err, signer.ErrUnsupported) {
+			t.Errorf("err = %v, want ErrUnsupported: an IP range is never silently dropped", err)
+		}
+		wantNoURL(t, got)
+	})
 	t.Run("fails on a cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
