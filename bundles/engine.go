@@ -1,7 +1,8 @@
-// Package bundles owns the policy lifecycle: it loads a bundle (embedded in
-// the binary or read from a directory), prepares the decision query once per
-// revision, swaps revisions atomically and answers the one question the
-// server asks: Decide.
+// Package bundles owns the policy lifecycle: it loads OPA bundles (embedded
+// in the binary, from a watched directory, or from an OPA bundle service),
+// verifies their signatures, prepares the decision query once per revision,
+// swaps revisions atomically, keeps the last good revision when an update
+// fails, and answers the one question the server asks: Decide.
 package bundles
 
 import (
@@ -99,8 +100,10 @@ func (e *Engine) Ready() bool { return e.active.Load() != nil }
 // Activate compiles b, checks that its decision has the expected shape, and
 // only then makes it the active revision. On error the previous revision
 // stays active, and the failure is reported (Report, observers, log).
+// Activate verifies no signature, so the revision names no signing key:
+// WatchDir and Service verify and activate signed bundles.
 func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) error {
-	return e.activate(ctx, b, source, SigningKeyID(b, nil))
+	return e.activate(ctx, b, source, "")
 }
 
 func (e *Engine) activate(ctx context.Context, b *bundle.Bundle, source, keyID string) error {

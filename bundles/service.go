@@ -154,7 +154,7 @@ func (s *Service) Stop(ctx context.Context) {
 func (s *Service) update(ctx context.Context, u download.Update) error {
 	switch {
 	case u.Error != nil:
-		s.e.Reject(s.source, readStage(u.Error), fmt.Errorf("bundles: bundle %s: %w", s.name, u.Error))
+		s.e.refuse(s.source, readStage(u.Error), fmt.Errorf("bundles: bundle %s: %w", s.name, u.Error))
 		return nil // the downloader backs off on the download error itself
 	case u.Bundle == nil:
 		s.e.checked(s.source)

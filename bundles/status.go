@@ -140,9 +140,9 @@ func (e *Engine) reject(source string, stage Stage, revision string, err error) 
 	e.emit(Event{Kind: EventRejected, At: now, Source: source, Revision: revision, Stage: stage, Err: err})
 }
 
-// Reject records an update that failed before it reached the engine, for
-// sources outside this package. The active revision stays.
-func (e *Engine) Reject(source string, stage Stage, err error) {
+// refuse records an update that failed before it could be activated: it
+// could not be downloaded, read or verified. The active revision stays.
+func (e *Engine) refuse(source string, stage Stage, err error) {
 	e.updating.Lock()
 	defer e.updating.Unlock()
 	e.reject(source, stage, "", err)

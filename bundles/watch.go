@@ -74,7 +74,7 @@ func (dw *DirWatcher) Reload(ctx context.Context) error { return dw.reload(ctx) 
 func (dw *DirWatcher) reload(ctx context.Context) error {
 	b, stage, err := loadDir(dw.dir, dw.cfg)
 	if err != nil {
-		dw.e.Reject(dw.source, stage, err)
+		dw.e.refuse(dw.source, stage, err)
 		return err
 	}
 	return dw.e.activate(ctx, b, dw.source, SigningKeyID(b, dw.cfg.verify))
