@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"io"
 	"log/slog"
 	"sync"
@@ -149,10 +150,16 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 		}
 		b.Modules[i].Parsed = parsed
 	}
-	pq, err := rego.New(
+	// The store hands data out as OPA values instead of converting Go
+	// values on every read: the team lookup is on every decision's path.
+	opts := []func(*rego.Rego){
 		rego.Query(Query),
-		rego.ParsedBundle("signgate", b),
-	).PrepareForEval(ctx)
+		rego.Store(inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))),
+	}
+	for _, m := range b.Modules {
+		opts = append(opts, rego.ParsedModule(m.Parsed))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, StageCompile, fmt.Errorf("bundles: compile %s: %w", source, err)
 	}
