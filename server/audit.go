@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -81,6 +82,35 @@ func (s *Server) audit(c echo.Context, endpoint string, dc *decision, status int
 	perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)
 	perr.Problem.DecisionID = dc.id
 	return perr
+}
+
+// auditEntry is one decision of a request with many (a batch), and what
+// its caller got, as audit takes them.
+type auditEntry struct {
+	dc     *decision
+	status int
+	cause  error
+	resp   *SignResponse
+}
+
+// auditAll is audit for every decision of one request. A strict auditor
+// gets the records all at once, so that they share a group commit rather
+// than wait for one fsync (or upload) each; errs[i] is audit's result for
+// entries[i].
+func (s *Server) auditAll(c echo.Context, endpoint string, entries []auditEntry) []error {
+	errs := make([]error, len(entries))
+	if st, ok := s.auditor.(interface{ Strict() bool }); !ok || !st.Strict() || len(entries) < 2 {
+		for i, e := range entries {
+			errs[i] = s.audit(c, endpoint, e.dc, e.status, e.cause, e.resp)
+		}
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() { errs[i] = s.audit(c, endpoint, e.dc, e.status, e.cause, e.resp) })
+	}
+	wg.Wait()
+	return errs
 }
 
 // clampedBy names what made the signed expiry earlier than the caller

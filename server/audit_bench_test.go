@@ -50,6 +50,10 @@ func BenchmarkSignAudited(b *testing.B) {
 					if err := o.audit.Close(context.Background()); err != nil {
 						b.Fatal(err)
 					}
+					b.StopTimer()
+					if commits := o.commits(b); commits > 0 {
+						b.ReportMetric(float64(b.N)/commits, "records/commit")
+					}
 				}
 			})
 		}

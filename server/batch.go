@@ -81,6 +81,7 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 
 	requestID := c.Response().Header().Get(echo.HeaderXRequestID)
 	out := BatchResponse{Results: make([]BatchResult, len(items))}
+	entries := make([]auditEntry, len(items))
 	for i, it := range items {
 		status, cause := http.StatusOK, error(nil)
 		if it.err != nil {
@@ -89,9 +90,13 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 				cause = nil // a denial is a decision, not an error
 			}
 		}
+		entries[i] = auditEntry{dc: it.dc, status: status, cause: cause, resp: it.resp}
+	}
+	audited := s.auditAll(c, endpoint, entries) // one group commit for the batch in strict mode
+	for i, it := range items {
 		// A strict auditor that cannot store the record turns the item into
 		// its problem: no URL without its record.
-		if aerr := s.audit(c, endpoint, it.dc, status, cause, it.resp); aerr != nil {
+		if aerr := audited[i]; aerr != nil {
 			var perr *Error
 			if !errors.As(aerr, &perr) {
 				perr = problem(http.StatusInternalServerError, CodeInternal, "internal error", aerr)

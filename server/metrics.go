@@ -161,8 +161,8 @@ func (m *metrics) request(route string, status int, d time.Duration) {
 	m.observer(childKey{kind: kindRequestTime, a: route}, m.requestTime, route).Observe(d.Seconds())
 }
 
-// policyCollector reports the active policy revision at scrape time, so
-// that bundles needs to know nothing about metrics.
+// policyCollector reports the engine's policy lifecycle (bundles.Report)
+// at scrape time, so that bundles needs to know nothing about metrics.
 type policyCollector struct{ engine *bundles.Engine }
 
 var (
@@ -170,21 +170,37 @@ var (
 		"The active policy revision (value 1; absent while no policy is active).", []string{"revision", "source"}, nil)
 	descLoaded = prometheus.NewDesc("signgate_policy_last_load_timestamp_seconds",
 		"When the active policy revision was loaded and activated (Unix time).", nil, nil)
+	descChecked = prometheus.NewDesc("signgate_policy_last_check_timestamp_seconds",
+		"When a policy source last looked for a new revision, whatever it found (Unix time).", nil, nil)
+	descActivations = prometheus.NewDesc("signgate_policy_activations_total",
+		"Policy revisions activated since start.", nil, nil)
+	descUpdateFailures = prometheus.NewDesc("signgate_policy_update_failures_total",
+		"Policy updates refused since start (the active revision stayed), by stage.", []string{"stage"}, nil)
 )
 
 func (p policyCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descRevision
-	ch <- descLoaded
+	for _, d := range []*prometheus.Desc{descRevision, descLoaded, descChecked, descActivations, descUpdateFailures} {
+		ch <- d
+	}
 }
 
 func (p policyCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ok := p.engine.Status()
-	if !ok {
+	r := p.engine.Report()
+	ch <- prometheus.MustNewConstMetric(descActivations, prometheus.CounterValue, float64(r.Activations))
+	for stage, n := range r.Failures {
+		ch <- prometheus.MustNewConstMetric(descUpdateFailures, prometheus.CounterValue, float64(n), string(stage))
+	}
+	if !r.LastCheck.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descChecked, prometheus.GaugeValue, unixSeconds(r.LastCheck))
+	}
+	if !r.Ready {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descRevision, prometheus.GaugeValue, 1, st.Revision, st.Source)
-	ch <- prometheus.MustNewConstMetric(descLoaded, prometheus.GaugeValue, float64(st.ActivatedAt.UnixNano())/1e9)
+	ch <- prometheus.MustNewConstMetric(descRevision, prometheus.GaugeValue, 1, r.Active.Revision, r.Active.Source)
+	ch <- prometheus.MustNewConstMetric(descLoaded, prometheus.GaugeValue, unixSeconds(r.Active.ActivatedAt))
 }
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // handleMetrics serves /metrics on the API listener.
 func (s *Server) handleMetrics(c echo.Context) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -141,6 +142,21 @@ func (o *observed) scrape(t *testing.T) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// commits is how many group commits the audit pipeline made.
+func (o *observed) commits(t testing.TB) float64 {
+	t.Helper()
+	mfs, err := o.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "signgate_audit_commit_records" {
+			return float64(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
 }
 
 const readVision = `{"team":"vision","operation":"read","object":"runs/42/model.pt","expires_in":900}`
@@ -285,6 +301,9 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if after["signgate_policy_last_load_timestamp_seconds"] <= 0 {
 		t.Error("signgate_policy_last_load_timestamp_seconds is not set")
+	}
+	if after["signgate_policy_activations_total"] != 1 {
+		t.Errorf("signgate_policy_activations_total = %v, want 1", after["signgate_policy_activations_total"])
 	}
 	// Records are written by the worker: wait for it.
 	deadline := time.Now().Add(5 * time.Second)
@@ -447,4 +466,36 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestStrictAuditOfABatch(t *testing.T) {
+	var items []string
+	for i := range 50 {
+		items = append(items, fmt.Sprintf(`{"team":"vision","operation":"read","object":"b/%d"}`, i))
+	}
+	body := `{"items":[` + strings.Join(items, ",") + `]}`
+	t.Run("stores every item's record in a few group commits", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: path})
+		r := o.do(t, "POST", "/v1/sign/batch", aliceKey, body)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if got := strings.Count(readFile(t, path), "\n"); got != 50 {
+			t.Fatalf("%d records for a batch of 50", got)
+		}
+		if commits := o.scrape(t)["signgate_audit_commit_records"]; commits >= 25 {
+			t.Errorf("%v commits for one batch of 50: the items waited one after another", commits)
+		}
+	})
+	t.Run("gives every item 503 and no URL when the records cannot be stored", func(t *testing.T) {
+		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: "/dev/full"})
+		r := o.do(t, "POST", "/v1/sign/batch", aliceKey, body)
+		if strings.Contains(r.raw, `"url"`) || strings.Contains(r.raw, "X-Amz-Signature") {
+			t.Fatalf("a batch whose records failed carries URLs: %s", r.raw)
+		}
+		if n := strings.Count(r.raw, `"code":"audit_unavailable"`); n != 50 {
+			t.Fatalf("%d items answered audit_unavailable, want 50: %s", n, r.raw)
+		}
+	})
 }

@@ -24,11 +24,6 @@ const CodeUnavailable = "audit_unavailable"
 // was not stored; the caller must not hand out what the record describes.
 var ErrUnavailable = errors.New("audit: record not stored")
 
-// maxBatch bounds a group commit. A batch is whatever waits in the queue
-// when the worker comes round: under load, many records share one write
-// and one fsync (or one upload).
-const maxBatch = 4096
-
 // Pipeline takes decision records from the handlers and stores them. The
 // request path only sends a pointer on a channel; one worker goroutine
 // turns records into OPA events, runs them through OPA's decision-log
@@ -75,12 +70,11 @@ type item struct {
 type Option func(*options)
 
 type options struct {
-	log        *slog.Logger
-	reg        prometheus.Registerer
-	stdout     io.Writer
-	now        func() time.Time
-	token      string
-	instanceID string
+	log    *slog.Logger
+	reg    prometheus.Registerer
+	stdout io.Writer
+	now    func() time.Time
+	token  string
 }
 
 // WithLogger sets where the pipeline reports failures and drops.
@@ -218,6 +212,9 @@ func (p *Pipeline) Record(ctx context.Context, rec *Record) error {
 	}
 }
 
+// Strict reports whether Record waits until the record is stored.
+func (p *Pipeline) Strict() bool { return p.strict }
+
 // enqueue sends it, dropping the oldest queued records to make room, as
 // OPA's event buffer does (opa#4659: an unbounded buffer is an OOM).
 func (p *Pipeline) enqueue(it *item) {
@@ -234,152 +231,6 @@ func (p *Pipeline) enqueue(it *item) {
 		}
 	}
 	p.stats.dropped[dropQueueFull].Add(1) // lost the race eight times: drop this one
-}
-
-// run is the worker: it takes what is queued, up to maxBatch, and commits
-// it as one group.
-func (p *Pipeline) run() {
-	defer close(p.exited)
-	batch := make([]*item, 0, 64)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var drops dropReport
-	for {
-		select {
-		case it := <-p.queue:
-			p.process(p.fill(append(batch[:0], it)))
-		case <-p.newPolicy:
-			p.applyPolicy()
-		case <-tick.C:
-			p.reportDrops(&drops, false)
-		case <-p.stop:
-			for {
-				batch = p.fill(batch[:0])
-				if len(batch) == 0 {
-					p.reportDrops(&drops, true)
-					return
-				}
-				p.process(batch)
-			}
-		}
-	}
-}
-
-func (p *Pipeline) fill(batch []*item) []*item {
-	for len(batch) < p.batch {
-		select {
-		case it := <-p.queue:
-			batch = append(batch, it)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// process logs every record of the batch through OPA's plugin, commits the
-// batch once, and answers every strict waiter.
-func (p *Pipeline) process(batch []*item) {
-	p.applyPolicy() // records that follow an activation are masked by it
-	start := time.Now()
-	ctx := context.Background()
-	dropped := p.opa.counter(opaDroppedBufferFull)
-	for _, it := range batch {
-		it.err = p.logRecord(ctx, it.rec)
-	}
-	commitErr := p.commit(ctx, dropped)
-	var failed []*item
-	for _, it := range batch {
-		err := it.err
-		if err == nil && commitErr != nil {
-			err = commitErr
-		}
-		if err != nil {
-			it.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-			failed = append(failed, it)
-		} else {
-			p.stats.written.Add(1)
-		}
-		if it.done != nil {
-			it.done <- it.err
-		}
-	}
-	p.commitTime.Observe(time.Since(start).Seconds())
-	p.batchSize.Observe(float64(len(batch)))
-	if len(failed) == 0 {
-		return
-	}
-	if p.strict {
-		p.stats.failed.Add(uint64(len(failed)))
-		p.log.Error("audit records not stored; their requests got 503 audit_unavailable",
-			"records", len(failed), "decision_id", failed[0].rec.DecisionID, "err", failed[0].err)
-		if commitErr != nil {
-			p.compensate(ctx, failed)
-		}
-		return
-	}
-	p.stats.dropped[dropSinkError].Add(uint64(len(failed)))
-	p.log.Error("audit records not written", "records", len(failed), "decision_id", failed[0].rec.DecisionID, "err", failed[0].err)
-}
-
-// errNotLogged: OPA's plugin returned without handing the event on, which
-// it does when the drop policy drops it or the mask policy fails.
-var errNotLogged = errors.New("the drop policy dropped the record, or the mask policy failed")
-
-func (p *Pipeline) logRecord(ctx context.Context, rec *Record) error {
-	seen, mark := p.sink.seen, p.sink.mark()
-	if err := p.opa.plugin.Log(ctx, rec.info()); err != nil {
-		p.sink.truncate(mark)
-		return err
-	}
-	if p.sink.seen == seen {
-		return errNotLogged
-	}
-	return nil
-}
-
-// commit stores the batch: one write (and one fsync in strict mode) for a
-// file, one triggered upload for a strict service. A best_effort service
-// commits nothing here: OPA uploads its buffer on its own schedule.
-//
-// dropped is OPA's count of buffer drops before the batch was logged: a
-// strict batch fails when it moved, because the dropped event may be one
-// of the batch, which the upload then did not carry.
-func (p *Pipeline) commit(ctx context.Context, dropped uint64) error {
-	if !p.service {
-		return p.sink.commit(p.strict)
-	}
-	if !p.strict {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	if err := p.opa.plugin.Trigger(ctx); err != nil {
-		return err
-	}
-	if p.opa.counter(opaDroppedBufferFull) != dropped {
-		return errors.New("OPA's upload buffer overflowed")
-	}
-	return nil
-}
-
-// compensate follows each record of a failed strict commit with a record of
-// the same decision that says what the caller got: 503 audit_unavailable.
-// A record whose commit failed may still surface (OPA requeues a failed
-// upload and retries it; a failed fsync may have written), and it would
-// otherwise claim a URL that was never handed out. Best effort: these
-// records go the same way as the ones they follow.
-func (p *Pipeline) compensate(ctx context.Context, failed []*item) {
-	for _, it := range failed {
-		c := *it.rec
-		c.Status, c.Error = 503, CodeUnavailable
-		c.ExpiresAt, c.ExpiryClampedBy = time.Time{}, ""
-		c.Timestamp = p.now().UTC()
-		_ = p.logRecord(ctx, &c)
-	}
-	if !p.service {
-		_ = p.sink.commit(true)
-	}
 }
 
 // Close stops taking records, stores every record still queued, uploads
@@ -412,33 +263,4 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// dropReport is what the log last said about drops.
-type dropReport struct {
-	counts [numDropReasons]uint64
-	at     time.Time
-}
-
-// dropReportEvery spaces the drop log lines, so that a flood of drops
-// cannot flood the log; the first drop is reported within a second.
-const dropReportEvery = 10 * time.Second
-
-// reportDrops logs the records dropped since the last report, by reason.
-func (p *Pipeline) reportDrops(last *dropReport, final bool) {
-	if !final && time.Since(last.at) < dropReportEvery {
-		return
-	}
-	now := p.dropCounts()
-	var args []any
-	for r := range numDropReasons {
-		if d := now[r] - last.counts[r]; d > 0 {
-			args = append(args, dropReasonNames[r], d)
-		}
-	}
-	if len(args) == 0 {
-		return
-	}
-	last.counts, last.at = now, time.Now()
-	p.log.Warn("audit records dropped (best_effort)", args...)
 }

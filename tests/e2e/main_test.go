@@ -134,8 +134,13 @@ func setUp(m *testing.M) (int, func()) {
 	}
 	// SIGTERM flushes signgate's records; then every record and log line
 	// of the run is checked for what must never be in them.
+	httpClient.CloseIdleConnections() // or Shutdown waits 5 s for them
 	sg.Stop()
-	if problems := checkRecordsAndLogs(dir, testSecrets(sa)); len(problems) > 0 {
+	problems := checkRecordsAndLogs(dir, testSecrets(sa))
+	if err := sg.Wait(); err != nil {
+		problems = append(problems, fmt.Sprintf("signgate did not exit cleanly on SIGTERM: %v", err))
+	}
+	if len(problems) > 0 {
 		fmt.Fprintf(os.Stderr, "--- FAIL: e2e records and logs:\n  %s\n", strings.Join(problems, "\n  "))
 		code = 1
 	}
