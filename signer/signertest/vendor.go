@@ -27,13 +27,19 @@ func VendorDir(t testing.TB, elem ...string) string {
 		}
 		root = parent
 	}
-	abs := filepath.Join(append([]string{root, "..", "shared", "testdata", "vendor"}, elem...)...)
+	// The vectors live in shared/testdata/vendor beside the project
+	// (../shared from the repository root); SIGNGATE_VENDOR_DIR overrides.
+	base := filepath.Join(root, "..", "shared", "testdata", "vendor")
+	if dir := os.Getenv("SIGNGATE_VENDOR_DIR"); dir != "" {
+		base = dir
+	}
+	abs := filepath.Join(append([]string{base}, elem...)...)
 	rel, err := filepath.Rel(wd, abs)
 	if err != nil {
 		t.Fatalf("vendored vectors: %v", err)
 	}
 	if _, err := os.Stat(rel); err != nil {
-		t.Fatalf("vendored vectors: %v", err)
+		t.Fatalf("vendored vectors: %v (they are read from ../shared/testdata/vendor beside the repository, or from $SIGNGATE_VENDOR_DIR)", err)
 	}
 	return rel
 }
