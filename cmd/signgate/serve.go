@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/server"
@@ -31,7 +32,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *dev == (*cfgPath != "") {
 		return errors.New("serve needs exactly one of --dev and --config FILE")
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	logOut := newLogWriter(stderr, 100*time.Millisecond)
+	defer logOut.Close()
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
 	var (
 		cfg    *config.Config
@@ -120,6 +123,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	st, _ := engine.Status()
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
 	if *dev {
+		logOut.flush()
 		printDevHelp(stderr, ln.Addr().String(), devKey)
 	}
 
