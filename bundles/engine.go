@@ -210,7 +210,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 }
 
 func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...rego.EvalOption) (Decision, error) {
-	v, err := in.astValue()
+	v, err := in.AST()
 	if err != nil {
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: input: %v", ErrPolicy, err)
 	}

@@ -40,9 +40,9 @@ type Source struct {
 	UserAgent string `json:"user_agent"`
 }
 
-// astValue builds the input as an OPA value directly. This skips the JSON
+// AST builds the input as an OPA value directly. This skips the JSON
 // round trip that rego.EvalInput does for arbitrary Go values.
-func (in *Input) astValue() (ast.Value, error) {
+func (in *Input) AST() (ast.Value, error) {
 	teams := make([]*ast.Term, len(in.Subject.Teams))
 	for i, t := range in.Subject.Teams {
 		teams[i] = ast.StringTerm(t)
