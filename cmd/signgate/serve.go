@@ -61,6 +61,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	tuneGC(cfg.Server)
+
 	signers, err := buildSigners(ctx, cfg)
 	if err != nil {
 		return err

@@ -53,6 +53,10 @@ type Server struct {
 	ClientIPHeader  string   `json:"client_ip_header"`
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	BodyLimitBytes  int64    `json:"body_limit_bytes"`
+	// GCPercent and MemoryLimitMiB tune Go's garbage collector, unless the
+	// GOGC or GOMEMLIMIT environment variables are set (docs/performance.md).
+	GCPercent      int `json:"gc_percent"`
+	MemoryLimitMiB int `json:"memory_limit_mib"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -144,6 +148,12 @@ func (c *Config) SetDefaults() {
 	if c.Server.ClientIPHeader == "" {
 		c.Server.ClientIPHeader = "x-forwarded-for"
 	}
+	if c.Server.GCPercent == 0 {
+		c.Server.GCPercent = 300
+	}
+	if c.Server.MemoryLimitMiB == 0 {
+		c.Server.MemoryLimitMiB = 256
+	}
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
@@ -176,6 +186,12 @@ func (c *Config) Validate() error {
 	}
 	if h := c.Server.ClientIPHeader; h != "x-forwarded-for" && h != "x-real-ip" {
 		bad("server.client_ip_header", "want x-forwarded-for or x-real-ip, got %q", h)
+	}
+	if c.Server.GCPercent < 25 {
+		bad("server.gc_percent", "must be at least 25")
+	}
+	if c.Server.MemoryLimitMiB < 32 {
+		bad("server.memory_limit_mib", "must be at least 32")
 	}
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
