@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/download"
-	"github.com/open-policy-agent/opa/v1/logging"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	bundleplugin "github.com/open-policy-agent/opa/v1/plugins/bundle"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -60,7 +58,7 @@ func NewService(e *Engine, opaConfig []byte, opts ...LoadOption) (*Service, erro
 			return nil, fmt.Errorf("bundles: opa config: %q is not used; signgate reads only %s", k, strings.Join(allowedOPAConfig, ", "))
 		}
 	}
-	ol := opaLogger{e.log.With("component", "opa")}
+	ol := NewOPALogger(e.log.With("component", "opa"))
 	mgr, err := plugins.New(opaConfig, "signgate", inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
 	if err != nil {
 		return nil, fmt.Errorf("bundles: opa config: %w", err)
@@ -162,25 +160,3 @@ func (s *Service) update(ctx context.Context, u download.Update) error {
 	}
 	return s.e.activate(ctx, u.Bundle, s.source, SigningKeyID(u.Bundle, s.vc))
 }
-
-// opaLogger writes OPA's logs through slog. OPA's info messages are
-// routine, so they are debug here.
-type opaLogger struct{ l *slog.Logger }
-
-var _ logging.Logger = opaLogger{}
-
-func (o opaLogger) Debug(f string, a ...any) { o.l.Debug(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Info(f string, a ...any)  { o.l.Debug(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Warn(f string, a ...any)  { o.l.Warn(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Error(f string, a ...any) { o.l.Error(fmt.Sprintf(f, a...)) }
-
-func (o opaLogger) WithFields(fields map[string]any) logging.Logger {
-	args := make([]any, 0, 2*len(fields))
-	for k, v := range fields {
-		args = append(args, k, v)
-	}
-	return opaLogger{o.l.With(args...)}
-}
-
-func (opaLogger) GetLevel() logging.Level { return logging.Info }
-func (opaLogger) SetLevel(logging.Level)  {}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/signgate/signgate/bundles"
 	"log/slog"
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/logging"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/open-policy-agent/opa/v1/plugins/logs"
@@ -70,7 +70,7 @@ func newOPALogs(ctx context.Context, cfg config.Audit, token, instanceID string,
 	if err != nil {
 		return nil, err
 	}
-	ol := opaLogger{log.With("component", "opa")}
+	ol := bundles.NewOPALogger(log.With("component", "opa"))
 	mgr, err := plugins.New(raw, instanceID, inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -153,26 +153,3 @@ func (o *opaLogs) buffered() int64 {
 }
 
 func (o *opaLogs) stop(ctx context.Context) { o.mgr.Stop(ctx) }
-
-// opaLogger writes OPA's plugin logs through slog. OPA's info messages
-// ("Logs uploaded successfully.") come with every upload, so they are
-// debug here; warnings and errors stay what they are.
-type opaLogger struct{ l *slog.Logger }
-
-var _ logging.Logger = opaLogger{}
-
-func (o opaLogger) Debug(f string, a ...any) { o.l.Debug(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Info(f string, a ...any)  { o.l.Debug(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Warn(f string, a ...any)  { o.l.Warn(fmt.Sprintf(f, a...)) }
-func (o opaLogger) Error(f string, a ...any) { o.l.Error(fmt.Sprintf(f, a...)) }
-
-func (o opaLogger) WithFields(fields map[string]any) logging.Logger {
-	args := make([]any, 0, 2*len(fields))
-	for k, v := range fields {
-		args = append(args, k, v)
-	}
-	return opaLogger{o.l.With(args...)}
-}
-
-func (opaLogger) GetLevel() logging.Level { return logging.Info }
-func (opaLogger) SetLevel(logging.Level)  {}
