@@ -59,7 +59,7 @@ func devConfig() (*config.Config, string, error) {
 		Auth: config.Auth{APIKeys: []config.APIKey{{
 			SHA256:  hex.EncodeToString(sum[:]),
 			Subject: "dev",
-			Teams:   []string{"vision", "research", "nlp", "web"},
+			Teams:   []string{"vision", "media", "research", "nlp", "web"},
 		}}},
 		Connectors: map[string]config.Connector{
 			"vision-s3":      s3("acme-vision"),
@@ -82,7 +82,7 @@ func devConfig() (*config.Config, string, error) {
 func printDevHelp(w io.Writer, addr, apiKey string) {
 	fmt.Fprintf(w, `
 signgate is running in dev mode on http://%[1]s (embedded policy, example data).
-Dev API key (subject "dev", teams vision, research, nlp, web; valid until this process exits):
+Dev API key (subject "dev", teams vision, media, research, nlp, web; valid until this process exits):
 
   export SIGNGATE_KEY=%[2]s
 
