@@ -40,6 +40,28 @@ type Source struct {
 	UserAgent string `json:"user_agent"`
 }
 
+// The input's keys, built once and shared by every input: OPA never
+// mutates a key term, so each input need not allocate its own.
+var (
+	keyTeam        = ast.StringTerm("team")
+	keyOperation   = ast.StringTerm("operation")
+	keyObject      = ast.StringTerm("object")
+	keyExpiresIn   = ast.StringTerm("expires_in")
+	keyContentType = ast.StringTerm("content_type")
+	keySize        = ast.StringTerm("size")
+	keyForm        = ast.StringTerm("form")
+	keySubject     = ast.StringTerm("subject")
+	keyID          = ast.StringTerm("id")
+	keyTeams       = ast.StringTerm("teams")
+	keyAuthMethod  = ast.StringTerm("auth_method")
+	keyClaims      = ast.StringTerm("claims")
+	keyAction      = ast.StringTerm("action")
+	keySource      = ast.StringTerm("source")
+	keyIP          = ast.StringTerm("ip")
+	keyUserAgent   = ast.StringTerm("user_agent")
+	keyTime        = ast.StringTerm("time")
+)
+
 // AST builds the input as an OPA value directly. This skips the JSON
 // round trip that rego.EvalInput does for arbitrary Go values.
 func (in *Input) AST() (ast.Value, error) {
@@ -56,34 +78,34 @@ func (in *Input) AST() (ast.Value, error) {
 		claims = v.(ast.Object)
 	}
 	action := ast.NewObject(
-		ast.Item(ast.StringTerm("team"), ast.StringTerm(in.Action.Team)),
-		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Action.Operation)),
-		ast.Item(ast.StringTerm("object"), ast.StringTerm(in.Action.Object)),
+		ast.Item(keyTeam, ast.StringTerm(in.Action.Team)),
+		ast.Item(keyOperation, ast.StringTerm(in.Action.Operation)),
+		ast.Item(keyObject, ast.StringTerm(in.Action.Object)),
 	)
 	if in.Action.ExpiresIn != 0 {
-		action.Insert(ast.StringTerm("expires_in"), ast.IntNumberTerm(int(in.Action.ExpiresIn)))
+		action.Insert(keyExpiresIn, ast.IntNumberTerm(int(in.Action.ExpiresIn)))
 	}
 	if in.Action.ContentType != "" {
-		action.Insert(ast.StringTerm("content_type"), ast.StringTerm(in.Action.ContentType))
+		action.Insert(keyContentType, ast.StringTerm(in.Action.ContentType))
 	}
 	if in.Action.Size != 0 {
-		action.Insert(ast.StringTerm("size"), ast.IntNumberTerm(int(in.Action.Size)))
+		action.Insert(keySize, ast.IntNumberTerm(int(in.Action.Size)))
 	}
 	if in.Action.Form {
-		action.Insert(ast.StringTerm("form"), ast.BooleanTerm(true))
+		action.Insert(keyForm, ast.BooleanTerm(true))
 	}
 	return ast.NewObject(
-		ast.Item(ast.StringTerm("subject"), ast.NewTerm(ast.NewObject(
-			ast.Item(ast.StringTerm("id"), ast.StringTerm(in.Subject.ID)),
-			ast.Item(ast.StringTerm("teams"), ast.ArrayTerm(teams...)),
-			ast.Item(ast.StringTerm("auth_method"), ast.StringTerm(in.Subject.AuthMethod)),
-			ast.Item(ast.StringTerm("claims"), ast.NewTerm(claims)),
+		ast.Item(keySubject, ast.NewTerm(ast.NewObject(
+			ast.Item(keyID, ast.StringTerm(in.Subject.ID)),
+			ast.Item(keyTeams, ast.ArrayTerm(teams...)),
+			ast.Item(keyAuthMethod, ast.StringTerm(in.Subject.AuthMethod)),
+			ast.Item(keyClaims, ast.NewTerm(claims)),
 		))),
-		ast.Item(ast.StringTerm("action"), ast.NewTerm(action)),
-		ast.Item(ast.StringTerm("source"), ast.NewTerm(ast.NewObject(
-			ast.Item(ast.StringTerm("ip"), ast.StringTerm(in.Source.IP)),
-			ast.Item(ast.StringTerm("user_agent"), ast.StringTerm(in.Source.UserAgent)),
+		ast.Item(keyAction, ast.NewTerm(action)),
+		ast.Item(keySource, ast.NewTerm(ast.NewObject(
+			ast.Item(keyIP, ast.StringTerm(in.Source.IP)),
+			ast.Item(keyUserAgent, ast.StringTerm(in.Source.UserAgent)),
 		))),
-		ast.Item(ast.StringTerm("time"), ast.StringTerm(in.Time)),
+		ast.Item(keyTime, ast.StringTerm(in.Time)),
 	), nil
 }

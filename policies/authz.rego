@@ -53,7 +53,18 @@ decision := object.union(
 # upload constraints (uploads.rego) and the network range the caller came
 # from. signgate binds each one into the URL where the provider can (the
 # range becomes Azure's SAS sip) or says who enforces it.
-grant_constraints := {"constraints": c} if {
+#
+# The first two branches are shortcuts for the common cases: a team without
+# cidrs has no network constraint, and a read, a delete or a write to a
+# team without upload_constraints has no upload constraint, so the grant
+# skips computing them.
+grant_constraints := {} if {
+	not team.cidrs
+	not writing
+} else := {} if {
+	not team.cidrs
+	not team.upload_constraints
+} else := {"constraints": c} if {
 	c := object.union(write_constraints, network_constraints)
 	count(c) > 0
 } else := {}
