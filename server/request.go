@@ -111,22 +111,36 @@ func (r *SignRequest) Validate() *Error {
 	if err := ValidateKey(r.Object); err != nil {
 		return invalid("object: " + err.Error())
 	}
-	if r.ExpiresIn != nil && (*r.ExpiresIn < 1 || *r.ExpiresIn > maxExpiresIn) {
-		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	if err := validateExpiresIn(r.ExpiresIn); err != nil {
+		return err
 	}
 	if r.Form && op != signer.OpWrite {
 		return invalid("form applies only to write")
 	}
-	if r.ContentType != "" {
-		if op != signer.OpWrite {
-			return invalid("content_type applies only to write")
-		}
-		if len(r.ContentType) > maxContentTypeBytes || hasControl(r.ContentType) {
-			return invalid("content_type is too long or has control characters")
-		}
-		if _, _, err := mime.ParseMediaType(r.ContentType); err != nil {
-			return invalid("content_type is not a valid media type")
-		}
+	if r.ContentType != "" && op != signer.OpWrite {
+		return invalid("content_type applies only to write")
+	}
+	return validateContentType(r.ContentType)
+}
+
+// validateExpiresIn accepts no expires_in, or 1 s to 7 days.
+func validateExpiresIn(v *int64) *Error {
+	if v != nil && (*v < 1 || *v > maxExpiresIn) {
+		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	}
+	return nil
+}
+
+// validateContentType accepts no content type, or a short media type.
+func validateContentType(ct string) *Error {
+	switch {
+	case ct == "":
+		return nil
+	case len(ct) > maxContentTypeBytes || hasControl(ct):
+		return invalid("content_type is too long or has control characters")
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return invalid("content_type is not a valid media type")
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package server
 import (
 	"cmp"
 	"errors"
-	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -45,18 +43,10 @@ func (r *UploadRequest) Validate() *Error {
 	if _, _, err := signer.PlanParts(r.Size, r.PartSize); err != nil {
 		return invalid(planDetail(err))
 	}
-	if r.ExpiresIn != nil && (*r.ExpiresIn < 1 || *r.ExpiresIn > maxExpiresIn) {
-		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
+	if err := validateExpiresIn(r.ExpiresIn); err != nil {
+		return err
 	}
-	if r.ContentType != "" {
-		if len(r.ContentType) > maxContentTypeBytes || hasControl(r.ContentType) {
-			return invalid("content_type is too long or has control characters")
-		}
-		if _, _, err := mime.ParseMediaType(r.ContentType); err != nil {
-			return invalid("content_type is not a valid media type")
-		}
-	}
-	return nil
+	return validateContentType(r.ContentType)
 }
 
 // planDetail is the client's part of a signer.ErrInvalidPlan: what is
