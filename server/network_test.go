@@ -104,17 +104,11 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 // here) and reported as enforced by signgate only for S3.
 func TestNetworkRangeInTheURL(t *testing.T) {
 	h := newHarness(t, func(o *options) {
-		b, err := bundles.LoadFS(policies.FS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		teams := b.Data["signgate"].(map[string]any)["teams"].(map[string]any)
-		teams["web"].(map[string]any)["cidrs"] = []any{"10.0.0.0/8", "127.0.0.0/8"}
-		teams["vision"].(map[string]any)["cidrs"] = []any{"127.0.0.0/8"}
-		o.engine = bundles.New()
-		if err := o.engine.Activate(context.Background(), b, "test"); err != nil {
-			t.Fatal(err)
-		}
+		o.engine = embeddedEngine(t, o.signers, func(data map[string]any) {
+			teams := data["signgate"].(map[string]any)["teams"].(map[string]any)
+			teams["web"].(map[string]any)["cidrs"] = []any{"10.0.0.0/8", "127.0.0.0/8"}
+			teams["vision"].(map[string]any)["cidrs"] = []any{"127.0.0.0/8"}
+		})
 	})
 	tests := []struct {
 		name, givenTeam, wantSip, wantEnforcedBy string

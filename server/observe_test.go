@@ -29,7 +29,6 @@ import (
 	"github.com/signgate/signgate/server/audit"
 	"github.com/signgate/signgate/server/config"
 	"github.com/signgate/signgate/signer"
-	"github.com/signgate/signgate/signer/azblob"
 	"github.com/signgate/signgate/signer/s3"
 )
 
@@ -47,41 +46,12 @@ type observed struct {
 // some of the example connectors' signers.
 func newObserved(t testing.TB, a *config.Audit, swap ...map[string]signer.Signer) *observed {
 	t.Helper()
-	s3signer := func(bucket string) signer.Signer {
-		sg, err := s3.New(s3.Config{Bucket: bucket, Region: "us-east-1", Endpoint: "http://127.0.0.1:7070",
-			Credentials: s3.StaticCredentials("AKIDTEST", "test-secret")}, s3.WithClock(clock))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sg
-	}
-	az, err := azblob.New(azblob.Config{Container: "acme-web", Endpoint: "http://127.0.0.1:10000/devstoreaccount1",
-		AccountName: "devstoreaccount1", AccountKey: azuriteKey}, azblob.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers := map[string]signer.Signer{
-		"vision-s3": s3signer("acme-vision"), "research-s3": s3signer("acme-research"),
-		"contractors-s3": s3signer("acme-contractors"), "web-azure": az,
-	}
+	signers := exampleSigners(t)
 	for _, m := range swap {
 		maps.Copy(signers, m)
 	}
-	engine := bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
-	b, err := bundles.LoadFS(policies.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.Activate(context.Background(), b, "embedded"); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := server.NewAPIKeys([]config.APIKey{
-		{SHA256: sum(aliceKey), Subject: "alice", Teams: []string{"vision", "research", "web"}},
-		{SHA256: sum(bobKey), Subject: "bob", Teams: []string{"nlp"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := embeddedEngine(t, signers)
+	auth := testKeys(t)
 	o := &observed{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(o.log, nil))
 	var auditor server.Auditor = server.Discard{}
@@ -97,6 +67,10 @@ func newObserved(t testing.TB, a *config.Audit, swap ...map[string]signer.Signer
 			defer cancel()
 			_ = p.Close(ctx)
 		})
+		b, err := bundles.LoadFS(policies.FS) // the bundle's mask policy
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := p.UsePolicy(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}

@@ -16,11 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/labstack/echo/v4"
 	"github.com/signgate/signgate/bundles"
-	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server"
-	"github.com/signgate/signgate/server/config"
 	"github.com/signgate/signgate/signer"
-	"github.com/signgate/signgate/signer/azblob"
 	"github.com/signgate/signgate/signer/s3"
 )
 
@@ -58,45 +55,14 @@ type options struct {
 // signers for the example connectors, on a fixed clock.
 func newHarness(t testing.TB, mods ...func(*options)) *harness {
 	t.Helper()
-	s3signer := func(bucket string) signer.Signer {
-		sg, err := s3.New(s3.Config{Bucket: bucket, Region: "us-east-1", Endpoint: "http://127.0.0.1:7070",
-			Credentials: s3.StaticCredentials("AKIDTEST", "test-secret")}, s3.WithClock(clock))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sg
-	}
-	az, err := azblob.New(azblob.Config{Container: "acme-web", Endpoint: "http://127.0.0.1:10000/devstoreaccount1",
-		AccountName: "devstoreaccount1", AccountKey: azuriteKey}, azblob.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &options{signers: map[string]signer.Signer{
-		"vision-s3":      s3signer("acme-vision"),
-		"research-s3":    s3signer("acme-research"),
-		"contractors-s3": s3signer("acme-contractors"),
-		"web-azure":      az,
-	}}
+	o := &options{signers: exampleSigners(t)}
 	for _, m := range mods {
 		m(o)
 	}
 	if o.engine == nil {
-		o.engine = bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := o.signers[n]; return ok }))
-		b, err := bundles.LoadFS(policies.FS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := o.engine.Activate(context.Background(), b, "embedded"); err != nil {
-			t.Fatal(err)
-		}
+		o.engine = embeddedEngine(t, o.signers)
 	}
-	auth, err := server.NewAPIKeys([]config.APIKey{
-		{SHA256: sum(aliceKey), Subject: "alice", Teams: []string{"vision", "research", "web"}},
-		{SHA256: sum(bobKey), Subject: "bob", Teams: []string{"nlp"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth := testKeys(t)
 	rec := &recorder{}
 	e := server.New(o.engine, o.signers, auth, server.WithClock(clock), server.WithAuditor(rec))
 	return &harness{e: e, records: rec}

@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/signgate/signgate/bundles"
-	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/gcs"
 )
@@ -17,18 +14,12 @@ import (
 // options, so that the engine knows every signer.
 func withTeams(t *testing.T, teams map[string]any) func(*options) {
 	return func(o *options) {
-		b, err := bundles.LoadFS(policies.FS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all := b.Data["signgate"].(map[string]any)["teams"].(map[string]any)
-		for name, team := range teams {
-			all[name] = team
-		}
-		o.engine = bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := o.signers[n]; return ok }))
-		if err := o.engine.Activate(context.Background(), b, "with-teams"); err != nil {
-			t.Fatal(err)
-		}
+		o.engine = embeddedEngine(t, o.signers, func(data map[string]any) {
+			all := data["signgate"].(map[string]any)["teams"].(map[string]any)
+			for name, team := range teams {
+				all[name] = team
+			}
+		})
 	}
 }
 
