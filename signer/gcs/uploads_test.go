@@ -20,9 +20,9 @@ import (
 	"github.com/signgate/signgate/signer/gcs/gcsverify"
 )
 
-func newDummySigner(t *testing.T, endpoint string) (*gcs.Signer, gcs.ServiceAccount) {
+func newTestSigner(t *testing.T, endpoint string) (*gcs.Signer, gcs.ServiceAccount) {
 	t.Helper()
-	raw := dummyServiceAccount(t)
+	raw := testServiceAccount(t)
 	sa, err := gcs.ParseServiceAccountJSON(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func newDummySigner(t *testing.T, endpoint string) (*gcs.Signer, gcs.ServiceAcco
 // way Google would (gcsverify): it verifies only as a POST carrying
 // x-goog-resumable: start, the signed size range and content type.
 func TestResumableStartIsBoundToItsHeaders(t *testing.T) {
-	s, sa := newDummySigner(t, "http://127.0.0.1:4443")
+	s, sa := newTestSigner(t, "http://127.0.0.1:4443")
 	up, err := s.StartUpload(context.Background(), signer.UploadGrant{
 		Key: "nlp/ckpt 1.bin", Size: 12 << 20, PartSize: 5 << 20, TTL: time.Hour, ContentType: "application/octet-stream", DecisionID: "d-1",
 	})
@@ -111,7 +111,7 @@ func TestResumableStartIsBoundToItsHeaders(t *testing.T) {
 }
 
 func TestResumableRefusesChunksOffGCSGranularity(t *testing.T) {
-	s, _ := newDummySigner(t, "")
+	s, _ := newTestSigner(t, "")
 	_, err := s.StartUpload(context.Background(), signer.UploadGrant{Key: "k", Size: 12 << 20, PartSize: 5<<20 + 1024, TTL: time.Hour})
 	if !errors.Is(err, signer.ErrInvalidPlan) {
 		t.Fatalf("err = %v, want ErrInvalidPlan", err)
@@ -119,7 +119,7 @@ func TestResumableRefusesChunksOffGCSGranularity(t *testing.T) {
 }
 
 func TestSignFormBindsTheGrantsLimits(t *testing.T) {
-	s, sa := newDummySigner(t, "http://127.0.0.1:4443")
+	s, sa := newTestSigner(t, "http://127.0.0.1:4443")
 	tests := []struct {
 		name      string
 		given     signer.FormGrant
@@ -173,7 +173,7 @@ func TestSignFormBindsTheGrantsLimits(t *testing.T) {
 }
 
 func TestGCSEnforces(t *testing.T) {
-	s, _ := newDummySigner(t, "")
+	s, _ := newTestSigner(t, "")
 	for _, tt := range []struct {
 		flow signer.Flow
 		c    signer.Constraint
@@ -196,7 +196,7 @@ func TestGCSEnforces(t *testing.T) {
 }
 
 func TestSignBindsContentMD5(t *testing.T) {
-	s, sa := newDummySigner(t, "")
+	s, sa := newTestSigner(t, "")
 	md5 := "1B2M2Y8AsgTpgAmY7PhCfg=="
 	signed, err := s.Sign(context.Background(), signer.Grant{Key: "k", Operation: signer.OpWrite, TTL: time.Minute, ContentMD5: md5})
 	if err != nil {

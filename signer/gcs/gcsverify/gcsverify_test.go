@@ -38,6 +38,7 @@ const canonicalRequestQuirk = "Universe domain with virtual hosted style"
 
 func TestVerifierAgainstConformanceVectors(t *testing.T) {
 	vectors, pub := loadVectors(t)
+	ran := 0
 	for _, v := range vectors {
 		t.Run(v.Description, func(t *testing.T) {
 			req := request(t, v.Method, v.ExpectedURL, v.Headers)
@@ -82,8 +83,10 @@ func TestVerifierAgainstConformanceVectors(t *testing.T) {
 					}
 				})
 			}
+			ran++
 		})
 	}
+	signertest.WantCases(t, "GCS V4 cases", ran, 29)
 }
 
 func TestVerifyNamesWhatIsWrong(t *testing.T) {
@@ -146,13 +149,13 @@ func request(t *testing.T, method, rawURL string, headers map[string]string) gcs
 
 func loadVectors(t *testing.T) ([]vector, *rsa.PublicKey) {
 	t.Helper()
-	dir := signertest.VendorDir(t, "googleapis-conformance-tests")
+	dir := signertest.VectorDir(t, "googleapis-conformance-tests")
 	var file struct {
 		SigningV4Tests []vector `json:"signingV4Tests"`
 	}
 	readJSON(t, filepath.Join(dir, "v4_signatures.json"), &file)
-	if len(file.SigningV4Tests) == 0 {
-		t.Fatal("no signingV4Tests")
+	if n := len(file.SigningV4Tests); n != 29 {
+		t.Fatalf("%d signingV4Tests, want Google's 29", n)
 	}
 	var sa struct {
 		PrivateKey string `json:"private_key"`
