@@ -70,6 +70,9 @@ func setUp(m *testing.M) (int, func()) {
 		return 1, cleanup
 	}
 
+	if _, err := storage.Required(); err != nil {
+		return fail(err)
+	}
 	root, err := storage.RepoRoot()
 	if err != nil {
 		return fail(err)

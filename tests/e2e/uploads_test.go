@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signgate/signgate/tests/storage"
 )
 
 // uploadAnswer is the 200 answer of POST /v1/uploads.
@@ -111,9 +113,9 @@ func needServer(t *testing.T, err error) {
 	trackInputs()
 	switch {
 	case suite.skip != "":
-		t.Skip(suite.skip)
+		storage.SkipOrFail(t, suite.skip)
 	case err != nil:
-		t.Skipf("SKIPPED: %v", err)
+		storage.SkipOrFail(t, "SKIPPED: "+err.Error())
 	}
 }
 

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if _, err := Required(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "signgate-storage-")
 	if err != nil {
@@ -60,7 +64,7 @@ func need(t *testing.T, err error) {
 	}
 	switch {
 	case IsNotInstalled(err):
-		t.Skip(err.Error())
+		SkipOrFail(t, err.Error())
 	case err != nil:
 		t.Fatal(err)
 	}
