@@ -1,0 +1,110 @@
+package server_test
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// TestOpenAPIDocumentsTheClientErrorsEachRouteGives drives every API route
+// into each client error it can give and checks that docs/openapi.yaml
+// lists exactly those 4xx answers for the route, so generated clients know
+// every one, and the file promises none that cannot happen.
+func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
+	raw, err := os.ReadFile("../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("docs/openapi.yaml: %v", err)
+	}
+
+	read := `{"team":"vision","operation":"read","object":"a"}`
+	tooBig := func(n int) string { return `{"team":"` + strings.Repeat("a", n) + `"}` }
+	const textPlain = "text/plain"
+	tests := []struct {
+		name             string
+		givenMethod      string
+		givenPath        string
+		givenKey         string
+		givenBody        string
+		givenContentType string
+		wantStatus       int
+	}{
+		{"sign: malformed JSON", "POST", "/v1/sign", aliceKey, `{"team":`, "", 400},
+		{"sign: no credentials", "POST", "/v1/sign", "", read, "", 401},
+		{"sign: a team the caller is not in", "POST", "/v1/sign", bobKey, `{"team":"web","operation":"read","object":"a"}`, "", 403},
+		{"sign: a body over the limit", "POST", "/v1/sign", aliceKey, tooBig(70 << 10), "", 413},
+		{"sign: a body that is not JSON", "POST", "/v1/sign", aliceKey, read, textPlain, 415},
+		{"sign: a content type Azure cannot bind", "POST", "/v1/sign", aliceKey, `{"team":"web","operation":"write","object":"a","content_type":"text/plain"}`, "", 422},
+
+		{"batch: no items", "POST", "/v1/sign/batch", aliceKey, `{"items":[]}`, "", 400},
+		{"batch: no credentials", "POST", "/v1/sign/batch", "", `{"items":[` + read + `]}`, "", 401},
+		{"batch: a body over the limit", "POST", "/v1/sign/batch", aliceKey, tooBig(33 * 64 << 10), "", 413},
+		{"batch: a body that is not JSON", "POST", "/v1/sign/batch", aliceKey, `{"items":[` + read + `]}`, textPlain, 415},
+
+		{"uploads: malformed JSON", "POST", "/v1/uploads", aliceKey, `{"team":`, "", 400},
+		{"uploads: no credentials", "POST", "/v1/uploads", "", `{"team":"vision","object":"a","size":1}`, "", 401},
+		{"uploads: a team the caller is not in", "POST", "/v1/uploads", bobKey, `{"team":"web","object":"a","size":1}`, "", 403},
+		{"uploads: a body over the limit", "POST", "/v1/uploads", aliceKey, tooBig(70 << 10), "", 413},
+		{"uploads: a body that is not JSON", "POST", "/v1/uploads", aliceKey, `{"team":"vision","object":"a","size":1}`, textPlain, 415},
+		{"uploads: a content type Azure cannot bind", "POST", "/v1/uploads", aliceKey, `{"team":"web","object":"a","size":1,"content_type":"image/png"}`, "", 422},
+
+		{"decide: malformed JSON", "POST", "/v1/decide", aliceKey, `{"team":`, "", 400},
+		{"decide: no credentials", "POST", "/v1/decide", "", read, "", 401},
+		{"decide: an explanation for a subject not allowed one", "POST", "/v1/decide?explain=full", aliceKey, read, "", 403},
+		{"decide: a body over the limit", "POST", "/v1/decide", aliceKey, tooBig(70 << 10), "", 413},
+		{"decide: a body that is not JSON", "POST", "/v1/decide", aliceKey, read, textPlain, 415},
+
+		{"policy: no credentials", "GET", "/v1/policy", "", "", "", 401},
+	}
+	h := newHarness(t)
+	given := map[string][]int{} // "POST /v1/sign" -> the 4xx statuses seen
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.givenContentType != "" {
+				hdr = []string{"Content-Type", tt.givenContentType}
+			}
+			r := h.do(t, tt.givenMethod, tt.givenPath, tt.givenKey, tt.givenBody, hdr...)
+			if r.status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.wantStatus, r.raw)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type %q, want application/problem+json", ct)
+			}
+			route := tt.givenMethod + " " + strings.SplitN(tt.givenPath, "?", 2)[0]
+			given[route] = append(given[route], r.status)
+		})
+	}
+
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			route := strings.ToUpper(method) + " " + path
+			var documented []int
+			for code := range maps.Keys(op.Responses) {
+				if n, err := strconv.Atoi(code); err == nil && n >= 400 && n < 500 {
+					documented = append(documented, n)
+				} else if err != nil {
+					t.Errorf("%s: response %q is not a status code", route, code)
+				}
+			}
+			seen := given[route]
+			slices.Sort(documented)
+			slices.Sort(seen)
+			if seen = slices.Compact(seen); !slices.Equal(documented, seen) {
+				t.Errorf("%s: docs/openapi.yaml documents the client errors %v; the route gives %v", route, documented, seen)
+			}
+		}
+	}
+}
