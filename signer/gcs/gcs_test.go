@@ -2,6 +2,11 @@ package gcs_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,10 +20,23 @@ import (
 	"github.com/signgate/signgate/signer/signertest"
 )
 
-// generatedKey is a service-account key made once per test run, for the
+// generatedKey is a service-account key file made once per test run, with
+// the standard library rather than the package's own generator, for the
 // tests that need some key; only the official vectors need Google's.
 var generatedKey = sync.OnceValues(func() ([]byte, error) {
-	return gcs.GenerateServiceAccountJSON("signer@signgate-test.iam.gserviceaccount.com")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]string{
+		"type":         "service_account",
+		"client_email": "signer@signgate-test.iam.gserviceaccount.com",
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+	})
 })
 
 func testServiceAccount(t testing.TB) []byte {
