@@ -218,6 +218,30 @@ func (p *Process) waitReady(ctx context.Context, ready func(context.Context) err
 // early (it may have lost the race for the port).
 func StartServer(ctx context.Context, name, dir string, env []string,
 	argv func(port int) []string, ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	return StartServerAt(ctx, name, dir, env, 0, argv, ready)
+}
+
+// StartServerAt is StartServer on a given port, or on a free one when port
+// is 0. A given port must be free: otherwise ready could be answered by
+// whatever already listens there.
+func StartServerAt(ctx context.Context, name, dir string, env []string, port int,
+	argv func(port int) []string, ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	if port != 0 {
+		l, err := net.Listen("tcp", hostPort(port))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: port %d is not free: %w", name, port, err)
+		}
+		l.Close()
+		p, err := startProcess(name, dir, env, argv(port)...)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := p.waitReady(ctx, func(ctx context.Context) error { return ready(ctx, port) }); err != nil {
+			p.Stop()
+			return nil, 0, err
+		}
+		return p, port, nil
+	}
 	var err error
 	for range 3 {
 		var port int
