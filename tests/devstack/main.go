@@ -32,14 +32,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage usageError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "devstack: %v (see --help)\n", err)
+		os.Exit(2)
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "devstack: %v\n", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // installSteps are .ci/run's steps that install the pinned emulators.
 var installSteps = []struct {
@@ -52,28 +62,29 @@ var installSteps = []struct {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are printed once, by main
 	s3Port := fs.Int("s3-port", devenv.S3Port, "port of versitygw (S3) on 127.0.0.1")
 	gcsPort := fs.Int("gcs-port", devenv.GCSPort, "port of fake-gcs-server (GCS) on 127.0.0.1")
 	azurePort := fs.Int("azure-port", devenv.AzurePort, "port of Azurite's blob service on 127.0.0.1")
 	chdir := fs.String("C", "", "change to `dir`, a signgate checkout, first (as go -C and git -C do)")
 	install := fs.Bool("install", false, "first install the pinned emulators as .ci/run does (go build in tests/tools, npm ci in tests)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./tests/devstack [flags]\n\nRuns the storage emulators of `signgate serve --dev` until interrupted.\n\n")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: go run ./tests/devstack [flags]\n\nRuns the storage emulators of `signgate serve --dev`, with the dev buckets, until interrupted.\n\n")
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
 		return err
+	} else if err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	for _, p := range []struct {
 		flag string
 		port int
 	}{{"--s3-port", *s3Port}, {"--gcs-port", *gcsPort}, {"--azure-port", *azurePort}} {
 		if p.port < 1 || p.port > 65535 {
-			return fmt.Errorf("%s: want a port from 1 to 65535, got %d", p.flag, p.port)
+			return usageError{fmt.Errorf("%s: want a port from 1 to 65535, got %d", p.flag, p.port)}
 		}
 	}
 	if *chdir != "" {
@@ -91,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if err := storage.Installed(); err != nil {
+		return fmt.Errorf("%w\n\n%s", err, installHelp())
+	}
+
 	dir, err := os.MkdirTemp("", "signgate-devstack-")
 	if err != nil {
 		return err
@@ -99,9 +114,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	st, err := start(ctx, dir, *s3Port, *gcsPort, *azurePort)
 	if err != nil {
-		if storage.IsNotInstalled(err) {
-			return fmt.Errorf("%w\n\n%s", err, installHelp())
-		}
 		return err
 	}
 	defer st.stop()

@@ -75,15 +75,43 @@ func Binaries() []string {
 	return paths
 }
 
+// Installed checks that every server's program is installed, before any
+// is started. Its error wraps ErrNotInstalled and names each missing path.
+func Installed() error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range []struct{ path, name string }{
+		{filepath.Join(bin, "versitygw"), "versitygw"},
+		{filepath.Join(bin, "fake-gcs-server"), "fake-gcs-server"},
+		{azuriteBinary(root), "azurite-blob"},
+	} {
+		if !isExecutable(b.path) {
+			errs = append(errs, fmt.Errorf("%s %w at %s", b.name, ErrNotInstalled, b.path))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // findBinary returns the path of an installed server binary, or an error
 // wrapping ErrNotInstalled that tells how to install it.
 func findBinary(path, name string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+	if !isExecutable(path) {
 		return "", fmt.Errorf("SKIPPED: %s %w at %s; run .ci/run, or: %s",
 			name, ErrNotInstalled, path, installHint(name))
 	}
 	return path, nil
+}
+
+func isExecutable(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && !info.IsDir() && info.Mode()&0o111 != 0
 }
 
 func installHint(name string) string {
