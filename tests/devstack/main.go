@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -79,13 +80,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	for _, p := range []struct {
+	ports := []struct {
 		flag string
 		port int
-	}{{"--s3-port", *s3Port}, {"--gcs-port", *gcsPort}, {"--azure-port", *azurePort}} {
+	}{{"--s3-port", *s3Port}, {"--gcs-port", *gcsPort}, {"--azure-port", *azurePort}}
+	for _, p := range ports {
 		if p.port < 1 || p.port > 65535 {
 			return usageError{fmt.Errorf("%s: want a port from 1 to 65535, got %d", p.flag, p.port)}
 		}
+	}
+	// A taken port is refused before any emulator starts: most often an
+	// earlier dev stack still runs.
+	for _, p := range ports {
+		l, err := net.Listen("tcp", devenv.HostPort(p.port))
+		if err != nil {
+			return fmt.Errorf("%s: %s is taken (does a dev stack run already?): %w", p.flag, devenv.HostPort(p.port), err)
+		}
+		l.Close()
 	}
 	if *chdir != "" {
 		if err := os.Chdir(*chdir); err != nil {

@@ -3,12 +3,23 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/signgate/signgate/tests/storage"
 )
 
 func TestRunRefusesBeforeStarting(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
+
 	tests := []struct {
 		name      string
 		givenArgs []string
@@ -29,6 +40,11 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 			wantUsage: true,
 		},
 		{
+			name:      "a taken port",
+			givenArgs: []string{"--azure-port", busyPort},
+			wantErr:   []string{"--azure-port: 127.0.0.1:" + busyPort + " is taken"},
+		},
+		{
 			name:     "missing emulators, with the steps that install them",
 			givenBin: "empty",
 			wantErr: []string{
@@ -43,9 +59,11 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 			if tc.givenBin != "" {
 				t.Setenv("SIGNGATE_TEST_BIN", t.TempDir())
 			}
+			// Free ports unless the case gives one: the defaults may be in use.
+			args := append([]string{"--s3-port", freePort(t), "--gcs-port", freePort(t), "--azure-port", freePort(t)}, tc.givenArgs...)
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel() // were anything started, it would stop at once
-			err := run(ctx, tc.givenArgs, io.Discard, io.Discard)
+			err := run(ctx, args, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("run: no error")
 			}
@@ -59,4 +77,13 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 			}
 		})
 	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	port, err := storage.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(port)
 }
