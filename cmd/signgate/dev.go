@@ -69,10 +69,10 @@ func checkDevFlags(fs *flag.FlagSet, dev bool) error {
 // devMode is the configuration of `serve --dev` and what only dev mode may
 // use: its API key and the emulators' public secrets.
 type devMode struct {
-	cfg      *config.Config
-	apiKey   string
-	keyFixed bool // from --dev-key or $SIGNGATE_DEV_KEY
-	secrets  map[string]string
+	cfg     *config.Config
+	apiKey  string
+	keyFrom string // "--dev-key" or "$SIGNGATE_DEV_KEY" when fixed; empty: fresh
+	secrets map[string]string
 }
 
 // newDevMode builds the dev configuration: the embedded policy and example
@@ -86,17 +86,17 @@ func newDevMode(o devOptions) (*devMode, error) {
 			return nil, fmt.Errorf("%s: want an http(s) URL, got %q", ep.flag, ep.url)
 		}
 	}
-	d := &devMode{apiKey: o.key}
+	d := &devMode{apiKey: o.key, keyFrom: "--dev-key"}
 	if d.apiKey == "" {
-		d.apiKey = os.Getenv(devKeyEnv)
+		d.apiKey, d.keyFrom = os.Getenv(devKeyEnv), "$"+devKeyEnv
 	}
 	switch {
 	case d.apiKey != "":
 		if len(d.apiKey) < minDevKeyLen || strings.ContainsFunc(d.apiKey, func(r rune) bool { return r <= ' ' }) {
-			return nil, fmt.Errorf("--dev-key / $%s: want at least %d characters and no spaces", devKeyEnv, minDevKeyLen)
+			return nil, fmt.Errorf("%s: want at least %d characters and no spaces", d.keyFrom, minDevKeyLen)
 		}
-		d.keyFixed = true
 	default:
+		d.keyFrom = ""
 		key := make([]byte, 24)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
@@ -170,12 +170,14 @@ func (d *devMode) secret(env, path string) (string, error) {
 }
 
 func (d *devMode) printHelp(w io.Writer, addr string) {
-	keyNote := "fresh for this process; fix it across restarts with --dev-key or $" + devKeyEnv
-	export := "export SIGNGATE_KEY=" + d.apiKey
-	if d.keyFixed {
-		// The caller knows a fixed key; it is not echoed into a log.
-		keyNote = "fixed by --dev-key or $" + devKeyEnv
-		export = "export SIGNGATE_KEY=...   # the key given with --dev-key or $" + devKeyEnv
+	// The caller knows a fixed key, so it is not echoed into a log.
+	keyNote, export := "fixed by --dev-key", "export SIGNGATE_KEY=<the --dev-key value>"
+	switch d.keyFrom {
+	case "":
+		keyNote = "fresh for this process; fix it across restarts with --dev-key or $" + devKeyEnv
+		export = "export SIGNGATE_KEY=" + d.apiKey
+	case "$" + devKeyEnv:
+		keyNote, export = "fixed by $"+devKeyEnv, "export SIGNGATE_KEY=\"$"+devKeyEnv+"\""
 	}
 	c := d.cfg.Connectors
 	fmt.Fprintf(w, `

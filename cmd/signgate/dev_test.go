@@ -88,8 +88,8 @@ func TestDevFlags(t *testing.T) {
 	}{
 		{name: "dev flags need --dev", givenArgs: []string{"--config", "x.yaml", "--dev-key", "0123456789abcdef"}, wantErr: "--dev-key only applies with --dev"},
 		{name: "endpoint flags need --dev", givenArgs: []string{"--config", "x.yaml", "--dev-s3-endpoint", "http://127.0.0.1:1"}, wantErr: "--dev-s3-endpoint only applies with --dev"},
-		{name: "a short dev key is refused", givenArgs: []string{"--dev", "--dev-key", "short"}, wantErr: "want at least 16 characters"},
-		{name: "a short dev key from the environment is refused", givenEnv: "short", givenArgs: []string{"--dev"}, wantErr: "want at least 16 characters"},
+		{name: "a short dev key is refused", givenArgs: []string{"--dev", "--dev-key", "short"}, wantErr: "--dev-key: want at least 16 characters"},
+		{name: "a short dev key from the environment is refused", givenEnv: "short", givenArgs: []string{"--dev"}, wantErr: "$SIGNGATE_DEV_KEY: want at least 16 characters"},
 		{name: "an endpoint that is not a URL is refused", givenArgs: []string{"--dev", "--dev-gcs-endpoint", "127.0.0.1:4443"}, wantErr: "--dev-gcs-endpoint: want an http(s) URL"},
 	}
 	for _, tc := range tests {
@@ -119,8 +119,8 @@ func TestDevModeKeyAndEndpoints(t *testing.T) {
 		}
 		sum := sha256.Sum256([]byte(fixed))
 		for _, d := range []*devMode{a, b} {
-			if !d.keyFixed || d.cfg.Auth.APIKeys[0].SHA256 != hex.EncodeToString(sum[:]) {
-				t.Errorf("key fixed %v, hash %s; want the hash of the fixed key", d.keyFixed, d.cfg.Auth.APIKeys[0].SHA256)
+			if d.keyFrom == "" || d.cfg.Auth.APIKeys[0].SHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("key from %q, hash %s; want the hash of the fixed key", d.keyFrom, d.cfg.Auth.APIKeys[0].SHA256)
 			}
 		}
 	})
@@ -131,8 +131,8 @@ func TestDevModeKeyAndEndpoints(t *testing.T) {
 		if errA != nil || errB != nil {
 			t.Fatal(errA, errB)
 		}
-		if a.keyFixed || a.apiKey == b.apiKey || !strings.HasPrefix(a.apiKey, "sgdev_") {
-			t.Errorf("keys %q and %q (fixed %v); want two fresh sgdev_ keys", a.apiKey, b.apiKey, a.keyFixed)
+		if a.keyFrom != "" || a.apiKey == b.apiKey || !strings.HasPrefix(a.apiKey, "sgdev_") {
+			t.Errorf("keys %q and %q (from %q); want two fresh sgdev_ keys", a.apiKey, b.apiKey, a.keyFrom)
 		}
 	})
 	t.Run("the connectors sign for the given endpoints", func(t *testing.T) {
