@@ -11,25 +11,21 @@ import (
 	"github.com/signgate/signgate/signer/s3"
 )
 
-// secret resolves a secret by environment variable name or file path; dev
-// mode answers from its own table first.
-func secret(env, path string) (string, error) {
-	if v, ok := devSecrets[env]; ok && env != "" {
-		return v, nil
-	}
-	if v, ok := devSecrets[path]; ok && path != "" {
-		return v, nil
-	}
-	return config.Secret(env, path)
-}
+// secretSource resolves a secret by environment variable name or file path.
+type secretSource func(env, path string) (string, error)
+
+// secret resolves a secret of the configuration file: an unset variable or
+// an unreadable file is an error, never a default.
+func secret(env, path string) (string, error) { return config.Secret(env, path) }
 
 // buildSigners makes one signer per configured connector. Secrets are read
-// once here; an error names the connector and the source, never a value.
-func buildSigners(ctx context.Context, cfg *config.Config) (map[string]signer.Signer, error) {
+// once here, from secrets (secret, or dev mode's own table); an error names
+// the connector and the source, never a value.
+func buildSigners(ctx context.Context, cfg *config.Config, secrets secretSource) (map[string]signer.Signer, error) {
 	out := make(map[string]signer.Signer, len(cfg.Connectors))
 	for _, name := range cfg.ConnectorNames() {
 		cn := cfg.Connectors[name]
-		sg, err := buildSigner(ctx, cn)
+		sg, err := buildSigner(ctx, cn, secrets)
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: %w", name, err)
 		}
@@ -38,7 +34,7 @@ func buildSigners(ctx context.Context, cfg *config.Config) (map[string]signer.Si
 	return out, nil
 }
 
-func buildSigner(ctx context.Context, cn config.Connector) (signer.Signer, error) {
+func buildSigner(ctx context.Context, cn config.Connector, secret secretSource) (signer.Signer, error) {
 	cr := cn.Credentials
 	switch cn.Provider {
 	case "s3":

@@ -23,26 +23,33 @@ import (
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dev := fs.Bool("dev", false, "run with the embedded policy, local emulator connectors and a fresh dev API key")
+	dev := fs.Bool("dev", false, "run with the embedded policy, local emulator connectors and a dev API key")
 	cfgPath := fs.String("config", "", "path to the YAML configuration")
 	listen := fs.String("listen", "", "override the listen address (host:port)")
+	devOpts := addDevFlags(fs) // dev.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dev == (*cfgPath != "") {
 		return errors.New("serve needs exactly one of --dev and --config FILE")
 	}
+	if err := checkDevFlags(fs, *dev); err != nil {
+		return err
+	}
 	logOut := newLogWriter(stderr, 100*time.Millisecond)
 	defer logOut.Close()
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
 	var (
-		cfg    *config.Config
-		devKey string
-		err    error
+		cfg     *config.Config
+		dm      *devMode
+		secrets secretSource = secret
+		err     error
 	)
 	if *dev {
-		cfg, devKey, err = devConfig()
+		if dm, err = newDevMode(*devOpts); err == nil {
+			cfg, secrets = dm.cfg, dm.secret
+		}
 	} else {
 		cfg, err = config.Load(*cfgPath)
 	}
@@ -63,7 +70,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	tuneGC(cfg.Server)
 
-	signers, err := buildSigners(ctx, cfg)
+	signers, err := buildSigners(ctx, cfg, secrets)
 	if err != nil {
 		return err
 	}
@@ -124,9 +131,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	st, _ := engine.Status()
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
-	if *dev {
+	if dm != nil {
 		logOut.flush()
-		printDevHelp(stderr, ln.Addr().String(), devKey)
+		dm.printHelp(stderr, ln.Addr().String())
 	}
 
 	e.Listener = ln

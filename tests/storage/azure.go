@@ -31,7 +31,10 @@ type Azure struct {
 }
 
 // StartAzure starts azurite-blob from <repo>/tests/node_modules.
-func StartAzure(ctx context.Context, dir string) (*Azure, error) {
+func StartAzure(ctx context.Context, dir string) (*Azure, error) { return StartAzureAt(ctx, dir, 0) }
+
+// StartAzureAt is StartAzure on a given port (0: a free one).
+func StartAzureAt(ctx context.Context, dir string, port int) (*Azure, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -64,7 +67,7 @@ func StartAzure(ctx context.Context, dir string) (*Azure, error) {
 		_, err = c.NewListContainersPager(nil).NextPage(ctx)
 		return err
 	}
-	p, port, err := StartServer(ctx, "azurite-blob", dir, nil, argv, ready)
+	p, port, err := StartServerAt(ctx, "azurite-blob", dir, nil, port, argv, ready)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ import (
 // request's GOOG4-RSA-SHA256 query signature, as Google would, since
 // fake-gcs-server itself accepts any signed URL without checking it.
 type GCS struct {
-	Endpoint       string // the verifying proxy: http://127.0.0.1:PORT
+	Endpoint       string // the verifying proxy (StartFakeGCS: the server itself): http://127.0.0.1:PORT
 	Backend        string // fake-gcs-server itself, for set-up only
 	ServiceAccount *ServiceAccount
 	Process        *Process
@@ -72,6 +72,37 @@ func StartGCS(ctx context.Context, sa *ServiceAccount) (*GCS, error) {
 		Proxy:          proxy,
 		proxySrv:       proxySrv,
 	}, nil
+}
+
+// StartFakeGCS starts fake-gcs-server in memory on port (0: a free one),
+// serving the XML API of signed URLs under its own address. Nothing checks
+// signatures: this is the local dev stack's GCS, not the tests'.
+func StartFakeGCS(ctx context.Context, port int) (*GCS, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := findBinary(filepath.Join(bin, "fake-gcs-server"), "fake-gcs-server")
+	if err != nil {
+		return nil, err
+	}
+	argv := func(port int) []string {
+		// The public host is fake-gcs-server's own address: a signed URL's
+		// Host, under which it serves /bucket/key.
+		return []string{exe,
+			"-scheme", "http", "-host", "127.0.0.1", "-port", fmt.Sprint(port),
+			"-public-host", hostPort(port), "-external-url", "http://" + hostPort(port),
+			"-backend", "memory", "-log-level", "error"}
+	}
+	ready := func(ctx context.Context, port int) error {
+		return wantStatus(ctx, "http://"+hostPort(port)+"/_internal/healthcheck", 200)
+	}
+	p, port, err := StartServerAt(ctx, "fake-gcs-server", "", nil, port, argv, ready)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := "http://" + hostPort(port)
+	return &GCS{Endpoint: endpoint, Backend: endpoint, Process: p}, nil
 }
 
 // CreateBucket creates a bucket through fake-gcs-server's JSON API,
@@ -130,9 +161,11 @@ func (g *GCS) backendCall(ctx context.Context, method, path, contentType string,
 	return nil
 }
 
-// Stop ends fake-gcs-server and the proxy.
+// Stop ends fake-gcs-server and the proxy, if any.
 func (g *GCS) Stop() {
-	g.proxySrv.Close()
+	if g.proxySrv != nil {
+		g.proxySrv.Close()
+	}
 	g.Process.Stop()
 }
 

@@ -75,15 +75,43 @@ func Binaries() []string {
 	return paths
 }
 
+// Installed checks that every server's program is installed, before any
+// is started. Its error wraps ErrNotInstalled and names each missing path.
+func Installed() error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range []struct{ path, name string }{
+		{filepath.Join(bin, "versitygw"), "versitygw"},
+		{filepath.Join(bin, "fake-gcs-server"), "fake-gcs-server"},
+		{azuriteBinary(root), "azurite-blob"},
+	} {
+		if !isExecutable(b.path) {
+			errs = append(errs, fmt.Errorf("%s %w at %s", b.name, ErrNotInstalled, b.path))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // findBinary returns the path of an installed server binary, or an error
 // wrapping ErrNotInstalled that tells how to install it.
 func findBinary(path, name string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+	if !isExecutable(path) {
 		return "", fmt.Errorf("SKIPPED: %s %w at %s; run .ci/run, or: %s",
 			name, ErrNotInstalled, path, installHint(name))
 	}
 	return path, nil
+}
+
+func isExecutable(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && !info.IsDir() && info.Mode()&0o111 != 0
 }
 
 func installHint(name string) string {
@@ -218,6 +246,30 @@ func (p *Process) waitReady(ctx context.Context, ready func(context.Context) err
 // early (it may have lost the race for the port).
 func StartServer(ctx context.Context, name, dir string, env []string,
 	argv func(port int) []string, ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	return StartServerAt(ctx, name, dir, env, 0, argv, ready)
+}
+
+// StartServerAt is StartServer on a given port, or on a free one when port
+// is 0. A given port must be free: otherwise ready could be answered by
+// whatever already listens there.
+func StartServerAt(ctx context.Context, name, dir string, env []string, port int,
+	argv func(port int) []string, ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	if port != 0 {
+		l, err := net.Listen("tcp", hostPort(port))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: port %d is not free: %w", name, port, err)
+		}
+		l.Close()
+		p, err := startProcess(name, dir, env, argv(port)...)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := p.waitReady(ctx, func(ctx context.Context) error { return ready(ctx, port) }); err != nil {
+			p.Stop()
+			return nil, 0, err
+		}
+		return p, port, nil
+	}
 	var err error
 	for range 3 {
 		var port int

@@ -28,6 +28,11 @@ type S3 struct {
 // StartS3 starts versitygw with root credentials accessKey/secretKey,
 // storing buckets under dir.
 func StartS3(ctx context.Context, dir, accessKey, secretKey string) (*S3, error) {
+	return StartS3At(ctx, dir, 0, accessKey, secretKey)
+}
+
+// StartS3At is StartS3 on a given port (0: a free one).
+func StartS3At(ctx context.Context, dir string, port int, accessKey, secretKey string) (*S3, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -58,7 +63,7 @@ func StartS3(ctx context.Context, dir, accessKey, secretKey string) (*S3, error)
 	ready := func(ctx context.Context, port int) error {
 		return wantStatus(ctx, "http://"+hostPort(port)+"/health", 200)
 	}
-	p, port, err := StartServer(ctx, "versitygw", dir, nil, argv, ready)
+	p, port, err := StartServerAt(ctx, "versitygw", dir, nil, port, argv, ready)
 	if err != nil {
 		return nil, err
 	}

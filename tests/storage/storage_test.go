@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -318,4 +319,20 @@ func do(t *testing.T, method, url string, body []byte) *http.Response {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// TestStartServerAtRefusesABusyPort: on a given port that something else
+// holds, readiness could be answered by the other listener, so nothing is
+// started.
+func TestStartServerAtRefusesABusyPort(t *testing.T) {
+	busy := httptest.NewServer(http.NotFoundHandler())
+	defer busy.Close()
+	port := busy.Listener.Addr().(*net.TCPAddr).Port
+	started := false
+	argv := func(int) []string { started = true; return []string{"true"} }
+	ready := func(context.Context, int) error { return nil }
+	_, _, err := StartServerAt(t.Context(), "busy", "", nil, port, argv, ready)
+	if err == nil || !strings.Contains(err.Error(), "is not free") || started {
+		t.Fatalf("StartServerAt on a busy port: started %v, error %v; want no start and a port error", started, err)
+	}
 }
