@@ -66,7 +66,7 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 	items := make([]batchItem, len(req.Items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(items)) {
+	for range min(max(runtime.GOMAXPROCS(0), s.remoteSignConcurrency()), len(items)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)

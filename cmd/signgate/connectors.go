@@ -58,6 +58,9 @@ func buildSigner(ctx context.Context, cn config.Connector, secret secretSource) 
 		}
 		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration))
 	case "gcs":
+		if cr.GCSKeyless() {
+			return buildGCSIAM(ctx, cn) // keyless.go
+		}
 		sa, err := secret("", cr.ServiceAccountFile)
 		if err != nil {
 			return nil, fmt.Errorf("service account: %w", err)

@@ -94,6 +94,7 @@ type Credentials struct {
 	MinLifetime Duration `json:"min_lifetime"`
 
 	ServiceAccountFile string `json:"service_account_file"`
+	Keyless
 
 	AccountName    string `json:"account_name"`
 	AccountKeyEnv  string `json:"account_key_env"`
@@ -252,9 +253,7 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		if cn.Bucket == "" {
 			bad(p+".bucket", "required for gcs")
 		}
-		if cr.ServiceAccountFile == "" {
-			bad(p+".credentials.service_account_file", "required for gcs")
-		}
+		cr.validateGCS(p+".credentials", bad)
 	case "azure":
 		if cn.Container == "" {
 			bad(p+".container", "required for azure")
@@ -262,12 +261,16 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		if cr.AccountName == "" {
 			bad(p+".credentials.account_name", "required for azure")
 		}
-		if (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == "") {
-			bad(p+".credentials", "set exactly one of account_key_env and account_key_file")
+		switch {
+		case cr.UserDelegation && (cr.AccountKeyEnv != "" || cr.AccountKeyFile != ""):
+			bad(p+".credentials", "user_delegation signs without the account key: remove account_key_env and account_key_file")
+		case !cr.UserDelegation && (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == ""):
+			bad(p+".credentials", "set exactly one of account_key_env and account_key_file, or user_delegation: true")
 		}
 	default:
 		bad(p+".provider", "want s3, gcs or azure, got %q", cn.Provider)
 	}
+	cr.validateKeylessFor(cn.Provider, p+".credentials", bad)
 	if cn.Provider != "s3" && cr.MinLifetime.Duration != 0 {
 		bad(p+".credentials.min_lifetime", "only for s3: service-account and shared keys do not expire")
 	}
