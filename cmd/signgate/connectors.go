@@ -67,6 +67,9 @@ func buildSigner(ctx context.Context, cn config.Connector, secret secretSource) 
 		}
 		return gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint, ServiceAccountJSON: []byte(sa)})
 	case "azure":
+		if cr.UserDelegation {
+			return buildAzureUserDelegation(cn) // keyless.go
+		}
 		key, err := secret(cr.AccountKeyEnv, cr.AccountKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("account key: %w", err)

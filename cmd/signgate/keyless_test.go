@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -68,5 +69,25 @@ func TestGCSKeylessFromConfiguration(t *testing.T) {
 	v, err := gcsverify.Verify(gcsverify.Request{Method: got.Method, URL: u, Host: u.Host}, &key.PublicKey, time.Now())
 	if err != nil || v.AccessID != signing {
 		t.Fatalf("Verify: %v (signed as %v)", err, v)
+	}
+}
+
+// TestAzureUserDelegationFromConfiguration builds an Azure connector that
+// holds no account key. Without any Entra ID identity in the environment it
+// still starts, and signing fails without a URL.
+func TestAzureUserDelegationFromConfiguration(t *testing.T) {
+	for _, env := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"} {
+		t.Setenv(env, "")
+	}
+	cfg := keylessConfig(t, `{provider: azure, container: images, credentials: {account_name: acme, user_delegation: true, delegation_key_lifetime: 24h}}`)
+	signers, err := buildSigners(context.Background(), cfg, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := signers["c"].Sign(ctx, signer.Grant{Key: "k", Operation: signer.OpRead, TTL: time.Minute})
+	if !errors.Is(err, signer.ErrUnavailable) || got.URL != "" {
+		t.Fatalf("Sign = %q, %v; want no URL and signer.ErrUnavailable", got.URL, err)
 	}
 }
