@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/gcs/gcsverify"
 	"github.com/signgate/signgate/signer/gcs/iamfake"
+	"github.com/signgate/signgate/signer/s3"
+	"github.com/signgate/signgate/signer/s3/stsfake"
 )
 
 // keylessConfig is a configuration with one connector whose credentials
@@ -89,5 +92,66 @@ func TestAzureUserDelegationFromConfiguration(t *testing.T) {
 	got, err := signers["c"].Sign(ctx, signer.Grant{Key: "k", Operation: signer.OpRead, TTL: time.Minute})
 	if !errors.Is(err, signer.ErrUnavailable) || got.URL != "" {
 		t.Fatalf("Sign = %q, %v; want no URL and signer.ErrUnavailable", got.URL, err)
+	}
+}
+
+// TestS3AssumeRoleFromConfiguration assumes the connector's role through
+// an STS stand-in, with a session policy scoped to the prefixes that the
+// embedded policy data gives the teams on the connector.
+func TestS3AssumeRoleFromConfiguration(t *testing.T) {
+	sts := stsfake.Start("ASIAEXAMPLESESSION", "session-secret")
+	defer sts.Close()
+	t.Setenv("KEYLESS_TEST_AK", "AKIABASEEXAMPLE")
+	t.Setenv("KEYLESS_TEST_SK", "base-secret")
+	// The default chain, under research-s3's role: from the environment.
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIADEFAULTCHAIN")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "default-secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	sum := sha256.Sum256([]byte("k"))
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+auth:
+  api_keys: [{sha256: %x, subject: a}]
+connectors:
+  vision-s3: {provider: s3, bucket: acme-vision, region: eu-west-1,
+    credentials: {access_key_id_env: KEYLESS_TEST_AK, secret_access_key_env: KEYLESS_TEST_SK,
+      role_arn: "arn:aws:iam::123456789012:role/signgate-vision", external_id: ext-1, session_name: signgate-vision, duration: 1h, sts_endpoint: %q}}
+  research-s3: {provider: s3, bucket: acme-research, region: eu-west-1,
+    credentials: {role_arn: "arn:aws:iam::123456789012:role/signgate-research", session_policy: none, sts_endpoint: %q}}
+`, sum, sts.URL, sts.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers, err := buildSigners(context.Background(), cfg, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := signers["vision-s3"].Sign(context.Background(), signer.Grant{Key: "vision/a.png", Operation: signer.OpRead, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.URL, "X-Amz-Security-Token=") || !strings.Contains(got.URL, "ASIAEXAMPLESESSION") {
+		t.Errorf("URL not signed by the role's session: %s", got.URL)
+	}
+	form, auth := sts.Last()
+	if form.Get("RoleArn") != "arn:aws:iam::123456789012:role/signgate-vision" || form.Get("ExternalId") != "ext-1" ||
+		form.Get("RoleSessionName") != "signgate-vision" || form.Get("DurationSeconds") != "3600" {
+		t.Errorf("AssumeRole form: %v", form)
+	}
+	if !strings.Contains(auth, "Credential=AKIABASEEXAMPLE/") {
+		t.Errorf("AssumeRole not signed with the configured base keys: %s", auth)
+	}
+	want, err := s3.SessionPolicy("aws", "acme-vision", []string{"vision/", "media/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form.Get("Policy") != want {
+		t.Errorf("session policy:\n%s\nwant:\n%s", form.Get("Policy"), want)
+	}
+	// session_policy: none sends no policy; the default chain signs the call.
+	if _, err := signers["research-s3"].Sign(context.Background(), signer.Grant{Key: "research/a", Operation: signer.OpRead, TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if form, auth := sts.Last(); form.Has("Policy") || !strings.Contains(auth, "Credential=AKIADEFAULTCHAIN/") {
+		t.Errorf("session_policy: none: policy %q, signed as %s", form.Get("Policy"), auth)
 	}
 }
