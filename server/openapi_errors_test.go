@@ -67,6 +67,7 @@ func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
 		{"decide: a body that is not JSON", "POST", "/v1/decide", aliceKey, read, textPlain, 415},
 
 		{"policy: no credentials", "GET", "/v1/policy", "", "", "", 401},
+		{"connectors: no credentials", "GET", "/v1/connectors", "", "", "", 401},
 	}
 	h := newHarness(t)
 	given := map[string][]int{} // "POST /v1/sign" -> the 4xx statuses seen

@@ -34,6 +34,9 @@ type Server struct {
 	realIP    bool
 	explain   map[string]bool // subjects allowed ?explain=full (policy.go)
 
+	requireSigners bool               // readiness.go
+	readiness      connectorReadiness // readiness.go
+
 	metrics        *metrics // nil: nothing measured
 	metricsReg     prometheus.Registerer
 	metricsRoute   prometheus.Gatherer
@@ -98,6 +101,7 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	e.POST("/v1/uploads", s.handleUpload, requireAuth)
 	e.POST("/v1/decide", s.handleDecide, requireAuth)
 	e.GET("/v1/policy", s.handlePolicy, requireAuth)
+	e.GET("/v1/connectors", s.handleConnectors, requireAuth)
 	return e
 }
 

@@ -57,6 +57,9 @@ type Server struct {
 	// GOGC or GOMEMLIMIT environment variables are set (docs/performance.md).
 	GCPercent      int `json:"gc_percent"`
 	MemoryLimitMiB int `json:"memory_limit_mib"`
+	// RequireSigners keeps /readyz at 503 while any connector cannot sign
+	// (credentials not obtained, signBlob refused, no delegation key).
+	RequireSigners bool `json:"require_signers"`
 }
 
 // Auth lists the credentials signgate accepts.

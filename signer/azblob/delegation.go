@@ -116,11 +116,19 @@ func (d *delegationKeys) fetch(ctx context.Context, at time.Time) (*service.User
 	return cred, expires, nil
 }
 
-// Check gets a key if there is none or it is due for renewal, and reports
-// until when the current one signs.
-func (d *delegationKeys) Check(ctx context.Context, at time.Time) (time.Time, error) {
-	_, expires, err := d.credential(ctx, at)
-	return expires, err
+func ptr[T any](v T) *T { return &v }
+
+// Check reports whether the signer can sign now: with the account key
+// always, with user delegation once a key is in hand (fetched if needed).
+func (s *Signer) Check(ctx context.Context) signer.Readiness {
+	if s.keys == nil {
+		return signer.Readiness{Ready: true, Credential: "account key"}
+	}
+	_, expires, err := s.keys.credential(ctx, s.now().UTC())
+	if err != nil {
+		return signer.Readiness{Credential: "user delegation key", Err: err}
+	}
+	return signer.Readiness{Ready: true, Credential: "user delegation key", ValidUntil: expires}
 }
 
-func ptr[T any](v T) *T { return &v }
+var _ signer.Checker = (*Signer)(nil)

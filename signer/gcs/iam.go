@@ -187,3 +187,25 @@ func (m *IAM) Check(ctx context.Context) error {
 func WithIAM(m *IAM) Option {
 	return func(s *Signer) { s.iam, s.accessID = m, m.email }
 }
+
+// probeBlob is what a readiness check asks signBlob to sign.
+var probeBlob = []byte("signgate readiness probe")
+
+// Check reports whether the signer can sign now: with a key file always;
+// through IAM when a signBlob of a probe succeeds, which proves both the
+// token and the permission to sign as the account.
+func (s *Signer) Check(ctx context.Context) signer.Readiness {
+	if s.iam == nil {
+		return signer.Readiness{Ready: true, Credential: "service account key"}
+	}
+	r := signer.Readiness{Credential: "IAM signBlob"}
+	release, err := s.iam.acquire(ctx)
+	if err == nil {
+		_, err = s.iam.signBlob(ctx, probeBlob)
+		release()
+	}
+	r.Ready, r.Err = err == nil, err
+	return r
+}
+
+var _ signer.Checker = (*Signer)(nil)
