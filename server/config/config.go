@@ -269,6 +269,8 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 			bad(p+".credentials", "user_delegation signs without the account key: remove account_key_env and account_key_file")
 		case !cr.UserDelegation && (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == ""):
 			bad(p+".credentials", "set exactly one of account_key_env and account_key_file, or user_delegation: true")
+		case cr.UserDelegation && strings.HasPrefix(cn.Endpoint, "http://"):
+			bad(p+".endpoint", "user_delegation sends an Entra ID token: the endpoint must be https")
 		}
 	default:
 		bad(p+".provider", "want s3, gcs or azure, got %q", cn.Provider)

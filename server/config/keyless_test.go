@@ -33,6 +33,7 @@ func TestKeylessCredentials(t *testing.T) {
 		{"refuses signBlob settings on S3", `{provider: s3, bucket: b, region: r, credentials: {iam_sign_blob: true}}`, "connectors.c1.credentials.iam_sign_blob: only for gcs"},
 		{"accepts Azure user delegation without an account key", `{provider: azure, container: c, credentials: {account_name: a, user_delegation: true, delegation_key_lifetime: 24h}}`, ""},
 		{"refuses Azure user delegation with an account key", `{provider: azure, container: c, credentials: {account_name: a, user_delegation: true, account_key_env: K}}`, "user_delegation signs without the account key"},
+		{"refuses Azure user delegation on an http endpoint", `{provider: azure, container: c, endpoint: "http://127.0.0.1:10000/a", credentials: {account_name: a, user_delegation: true}}`, "the endpoint must be https"},
 		{"refuses a delegation key over 7 days", `{provider: azure, container: c, credentials: {account_name: a, user_delegation: true, delegation_key_lifetime: 200h}}`, "delegation_key_lifetime: want 1h to 168h"},
 		{"accepts an AWS role with every setting", `{provider: s3, bucket: b, region: r, credentials: {role_arn: "arn:aws:iam::123456789012:role/signgate-vision", external_id: ext-1, session_name: signgate, duration: 1h}}`, ""},
 		{"refuses a malformed role ARN", `{provider: s3, bucket: b, region: r, credentials: {role_arn: "signgate"}}`, "connectors.c1.credentials.role_arn: want arn:aws:iam"},
