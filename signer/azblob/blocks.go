@@ -76,6 +76,7 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 			Body:    list.String(),
 		},
 		ExpiresAt: sas.ExpiresAt,
+		ClampedBy: sas.ClampedBy, // a user delegation key that expires first
 	}, nil
 }
 

@@ -151,6 +151,13 @@ func TestUserDelegationSAS(t *testing.T) {
 		if q.Get("ske") != t0.Add(2*time.Hour).Format(time.RFC3339) {
 			t.Errorf("ske = %s, want the key's expiry", q.Get("ske"))
 		}
+		up, err := s.StartUpload(context.Background(), signer.UploadGrant{Key: "a/big.bin", Size: 10 << 20, TTL: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !up.ExpiresAt.Equal(t0.Add(2*time.Hour)) || up.ClampedBy != signer.ClampedByCredential {
+			t.Errorf("upload ExpiresAt %s (%q), want the key's expiry, clamped by the credential", up.ExpiresAt, up.ClampedBy)
+		}
 	})
 	t.Run("reuses one key, renews it at half its life and keeps signing", func(t *testing.T) {
 		udk, opts := startUDK(t)
