@@ -70,10 +70,10 @@ func AssumeRole(base aws.CredentialsProvider, cfg RoleConfig) (aws.CredentialsPr
 	})), nil
 }
 
-// ObjectActions are the only actions a session policy allows: those of the
+// objectActions are the only actions a session policy allows: those of the
 // URLs signgate signs (GET, PUT, DELETE, and multipart uploads, whose
 // create, part and complete calls S3 authorises as s3:PutObject).
-var ObjectActions = []string{"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"}
+var objectActions = []string{"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"}
 
 // maxSessionPolicy is the longest inline session policy STS accepts.
 const maxSessionPolicy = 2048
@@ -101,7 +101,7 @@ func SessionPolicy(partition, bucket string, prefixes []string) (string, error) 
 		"Statement": []map[string]any{{
 			"Sid":      "SigngateObjectURLs",
 			"Effect":   "Allow",
-			"Action":   ObjectActions,
+			"Action":   slices.Clone(objectActions),
 			"Resource": resources,
 		}},
 	}
