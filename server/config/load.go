@@ -67,8 +67,22 @@ func sourceName(file string) string {
 // walker converts a YAML node tree into plain JSON values, guided by the
 // Go type each node is decoded into, and collects every error on the way.
 type walker struct {
-	file string
-	errs []error
+	file  string
+	errs  []error
+	nodes int // visited, aliases expanded: bounds a file of nested aliases
+}
+
+// maxNodes is far above any real configuration and far below what a few
+// lines of nested YAML aliases can expand to.
+const maxNodes = 100_000
+
+// enter counts a node and reports whether the walk may go on.
+func (w *walker) enter(n *yaml.Node, path string) bool {
+	w.nodes++
+	if w.nodes == maxNodes+1 {
+		w.fail(n, path, "more than %d values once aliases are expanded", maxNodes)
+	}
+	return w.nodes <= maxNodes
 }
 
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -85,6 +99,9 @@ var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 // value converts n for a field of type t at path. expand says whether
 // ${NAME} references are replaced here.
 func (w *walker) value(n *yaml.Node, t reflect.Type, path string, expand bool) any {
+	if !w.enter(n, path) {
+		return nil
+	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -274,6 +291,9 @@ func (w *walker) pairs(n *yaml.Node, path string) []pair {
 // untyped converts a node that no Go type describes (opa_config, a
 // duration) into the JSON value YAML's own rules give it.
 func (w *walker) untyped(n *yaml.Node, path string, expand bool) any {
+	if !w.enter(n, path) {
+		return nil
+	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}

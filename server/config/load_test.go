@@ -113,6 +113,14 @@ func TestLoadNamesThePlace(t *testing.T) {
 			wantErr:   `config: log.format: want json or text, got "logfmt"`,
 		},
 		{
+			name: "refuses aliases that expand without bound",
+			givenYAML: vision + "policy:\n  source: service\n  opa_config:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n" +
+				"    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+				"    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n" +
+				"    f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+			wantErr: `config: signgate.yaml:17: policy.opa_config.e[7][8][8][7][2]: more than 100000 values once aliases are expanded`,
+		},
+		{
 			name:      "refuses a second YAML document",
 			givenYAML: vision + "---\nlisten: 0.0.0.0:1\n",
 			wantErr:   `config: signgate.yaml: want one YAML document, found another at line 14`,
