@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -70,18 +71,26 @@ func (a *APIKeys) Authenticate(token string) (Principal, bool) {
 const principalKey = "signgate.principal"
 
 // authenticate requires a valid bearer credential on every route it wraps.
-// Every failure looks the same to the caller.
-func authenticate(a Authenticator) echo.MiddlewareFunc {
+// Every failure looks the same to the caller; why it failed is logged at
+// debug level, as a fixed phrase that holds nothing of the credential.
+func authenticate(a Authenticator, log *slog.Logger) echo.MiddlewareFunc {
+	refuse := func(c echo.Context, reason string) error {
+		log.Debug("credential refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "reason", reason)
+		return unauthenticated()
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			scheme, token, ok := strings.Cut(h, " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-				return unauthenticated()
+			if h == "" {
+				return refuse(c, "no authorization header")
 			}
-			p, ok := a.Authenticate(strings.TrimSpace(token))
-			if !ok {
-				return unauthenticated()
+			scheme, token, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+				return refuse(c, "not a bearer credential")
+			}
+			p, reason := explain(a, strings.TrimSpace(token))
+			if reason != "" {
+				return refuse(c, reason)
 			}
 			c.Set(principalKey, p)
 			return next(c)
@@ -96,4 +105,28 @@ func unauthenticated() *Error {
 func principal(c echo.Context) Principal {
 	p, _ := c.Get(principalKey).(Principal)
 	return p
+}
+
+// explainer is an Authenticator that can say why it refused a credential:
+// a fixed phrase, never any part of the credential.
+type explainer interface {
+	explain(token string) (Principal, string)
+}
+
+// explain returns the principal, or the reason a refused that token.
+func explain(a Authenticator, token string) (Principal, string) {
+	if e, ok := a.(explainer); ok {
+		return e.explain(token)
+	}
+	if p, ok := a.Authenticate(token); ok {
+		return p, ""
+	}
+	return Principal{}, "refused"
+}
+
+func (a *APIKeys) explain(token string) (Principal, string) {
+	if p, ok := a.Authenticate(token); ok {
+		return p, ""
+	}
+	return Principal{}, "api key: unknown key"
 }

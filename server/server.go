@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/signer"
@@ -80,10 +79,11 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	s.metrics = newMetrics(s.metricsReg, engine)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	s.routeEchoLogs(e) // echolog.go
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = ipExtractor(s.trusted, s.realIP)
-	e.Use(requestID, s.requestLog, middleware.Recover())
+	e.Use(requestID, s.requestLog, s.recoverPanics())
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	if s.metricsRoute != nil {
@@ -92,7 +92,7 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	}
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
-	requireAuth := authenticate(s.auth)
+	requireAuth := authenticate(s.auth, s.log)
 	e.POST("/v1/sign", s.handleSign, requireAuth)
 	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth)
 	e.POST("/v1/uploads", s.handleUpload, requireAuth)

@@ -59,6 +59,7 @@ func followPolicy(auditor server.Auditor) bundles.Observer {
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg, readBuild()) // version.go
 	return reg
 }
 

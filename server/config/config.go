@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the whole configuration file.
@@ -27,6 +25,7 @@ type Config struct {
 	Audit      Audit                `json:"audit"`
 	Metrics    Metrics              `json:"metrics"`
 	Network    Network              `json:"network"`
+	Log        Log                  `json:"log"`
 }
 
 // Network names the bucket-side network controls that `signgate netpolicy`
@@ -115,20 +114,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // Load reads, defaults and validates the file at path. Unknown fields are
-// errors, so that a typo never silently weakens a setting.
+// errors, so that a typo never silently weakens a setting, and ${NAME}
+// references are replaced by environment variables (load.go).
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(raw)
+	return parse(path, raw)
 }
 
 // Parse is Load for bytes.
-func Parse(raw []byte) (*Config, error) {
+func Parse(raw []byte) (*Config, error) { return parse("", raw) }
+
+func parse(file string, raw []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := decodeYAML(file, raw, &c); err != nil {
+		return nil, err
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -227,6 +229,7 @@ func (c *Config) Validate() error {
 	}
 	c.Audit.validate("audit", bad)
 	c.Metrics.validate("metrics", c.Listen, bad)
+	c.Log.validate("log", bad)
 	return errors.Join(errs...)
 }
 
