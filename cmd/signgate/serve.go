@@ -75,23 +75,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
 	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
 		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
-	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
 	if err != nil {
 		return err
 	}
 	defer stopPolicy()
-	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
+	auth, err := buildAuth(ctx, cfg, log) // reload.go
 	if err != nil {
 		return err
 	}
-	var auth server.Authenticator = apiKeys
-	if cfg.Auth.OIDC != nil {
-		jwt, err := server.NewJWT(ctx, *cfg.Auth.OIDC, server.WithJWTLogger(log))
-		if err != nil {
-			return err
-		}
-		auth = server.Chain(apiKeys, jwt)
-	}
+	live := newLiveAuth(auth)
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
@@ -116,7 +109,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}
-	e := server.New(engine, signers, auth, opts...)
+	e := server.New(engine, signers, live, opts...)
+	rl := newReloader(ctx, log, cfg, live, reloadPolicy, auditor) // reload.go
+	if !*dev {
+		rl.load = loadConfig(*cfgPath, *listen)
+	}
+	defer rl.onSIGHUP(ctx)()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
