@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -114,12 +113,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !*dev {
 		rl.load = loadConfig(*cfgPath, *listen)
 	}
-	defer rl.onSIGHUP(ctx)()
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := openListener(cfg, log, rl) // tls.go: TCP, and TLS with server.tls
 	if err != nil {
 		return err
 	}
+	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
 	if *dev {
