@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/audit"
 	"github.com/signgate/signgate/server/config"
@@ -49,6 +51,37 @@ type reloader struct {
 	load     func() (*config.Config, error)
 	started  *config.Config // the values in force for the restart-only fields
 	appliers []reloadApplier
+	metrics  reloadMetrics
+}
+
+// reloadMetrics say how the last reloads went, for alerts.
+type reloadMetrics struct {
+	reloads        *prometheus.CounterVec // by result: applied, partial, refused
+	lastSuccessful prometheus.Gauge
+	restartPending prometheus.Gauge
+}
+
+func newReloadMetrics(reg prometheus.Registerer) reloadMetrics {
+	m := reloadMetrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "signgate_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP) by result: applied, partial (a part kept its running value) or refused (invalid file)."},
+			[]string{"result"}),
+		lastSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{Name: "signgate_config_last_reload_successful",
+			Help: "1 when the last configuration reload was applied in full (or none was asked for), 0 otherwise."}),
+		restartPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "signgate_config_restart_pending",
+			Help: "1 when the configuration file changes a setting that only a restart applies."}),
+	}
+	for _, r := range []string{"applied", "partial", "refused"} {
+		m.reloads.WithLabelValues(r)
+	}
+	m.lastSuccessful.Set(1)
+	reg.MustRegister(m.reloads, m.lastSuccessful, m.restartPending)
+	return m
+}
+
+func (m reloadMetrics) observe(result string) {
+	m.reloads.WithLabelValues(result).Inc()
+	m.lastSuccessful.Set(map[bool]float64{true: 1}[result == "applied"])
 }
 
 // reload runs one reload and reports whether the configuration was
@@ -61,12 +94,15 @@ func (r *reloader) reload() bool {
 	r.log.Info("SIGHUP: reloading the configuration")
 	cfg, err := r.load()
 	if err != nil {
+		r.metrics.observe("refused")
 		r.log.Error("configuration reload refused; the running configuration stays", "err", err.Error())
 		return false
 	}
-	if fields := restartFields(r.started, cfg); len(fields) > 0 {
+	fields := restartFields(r.started, cfg)
+	if len(fields) > 0 {
 		r.log.Warn("configuration changes need a restart; their running values stay", "fields", fields)
 	}
+	r.metrics.restartPending.Set(map[bool]float64{true: 1}[len(fields) > 0])
 	var applied, failed []string
 	for _, a := range r.appliers {
 		if err := a.apply(cfg); err != nil {
@@ -77,9 +113,11 @@ func (r *reloader) reload() bool {
 		applied = append(applied, a.name)
 	}
 	if len(failed) > 0 {
+		r.metrics.observe("partial")
 		r.log.Warn("configuration reloaded in part", "applied", applied, "failed", failed)
 		return false
 	}
+	r.metrics.observe("applied")
 	r.log.Info("configuration reloaded", "applied", applied)
 	return true
 }
@@ -244,9 +282,9 @@ func diffFields(path string, a, b reflect.Value, out *[]string) {
 
 // newReloader wires what a SIGHUP reloads: the authenticator, the policy
 // directory (reloadPolicy, nil for other sources) and the audit file.
-func newReloader(ctx context.Context, log *slog.Logger, started *config.Config, live *liveAuth,
+func newReloader(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, started *config.Config, live *liveAuth,
 	reloadPolicy func(context.Context) error, auditor server.Auditor) *reloader {
-	r := &reloader{log: log.With("component", "reload"), started: started}
+	r := &reloader{log: log.With("component", "reload"), started: started, metrics: newReloadMetrics(reg)}
 	r.appliers = append(r.appliers, authApplier(ctx, live, log))
 	if reloadPolicy != nil {
 		r.appliers = append(r.appliers, reloadApplier{name: "policy directory", apply: func(*config.Config) error {

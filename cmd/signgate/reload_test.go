@@ -127,6 +127,24 @@ audit: {mode: strict, sink: file, path: %q}
 	answered.add(t, c.sign(keep, 200))
 	c.sign(removed, 401)
 
+	resp, err := c.http.Get(c.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`signgate_config_reloads_total{result="applied"} 1`,
+		`signgate_config_reloads_total{result="refused"} 1`,
+		`signgate_config_reloads_total{result="partial"} 0`,
+		"signgate_config_last_reload_successful 0",
+		"signgate_config_restart_pending 1",
+	} {
+		if !strings.Contains(string(scrape), want+"\n") {
+			t.Errorf("the scrape lacks %s", want)
+		}
+	}
+
 	c.http.CloseIdleConnections()
 	srv.shutdown(t)
 
@@ -464,6 +482,22 @@ audit: {sink: none}
 	}
 	if got := revision(); got != "r2" {
 		t.Errorf("revision %v after SIGHUP, want r2", got)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestSIGHUPInDevModeReloadsNothing(t *testing.T) {
+	srv := startServe(t, "--dev", "--listen", "127.0.0.1:0")
+	mark := srv.logs.mark()
+	sighup(t)
+	srv.logs.waitMsg(t, mark, "SIGHUP: --dev mode has no configuration file; nothing reloaded")
+	resp, err := http.Get("http://" + srv.addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz %d after SIGHUP in dev mode", resp.StatusCode)
 	}
 	http.DefaultClient.CloseIdleConnections()
 }

@@ -109,7 +109,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts = append(opts, server.WithRealIPHeader())
 	}
 	e := server.New(engine, signers, live, opts...)
-	rl := newReloader(ctx, log, cfg, live, reloadPolicy, auditor) // reload.go
+	rl := newReloader(ctx, log, reg, cfg, live, reloadPolicy, auditor) // reload.go
 	if !*dev {
 		rl.load = loadConfig(*cfgPath, *listen)
 	}
