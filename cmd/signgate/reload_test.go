@@ -225,6 +225,7 @@ connectors:
 // serveProc is `serve` run in this process as main runs it.
 type serveProc struct {
 	addr   string
+	stdout syncBuffer // where the console audit sink writes
 	logs   *logWatch
 	cancel context.CancelFunc
 	done   chan error
@@ -236,7 +237,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	logR, logW := io.Pipe()
 	s := &serveProc{logs: watchLog(logR), cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- run(ctx, append([]string{"serve"}, args...), nil, io.Discard, logW)
+		s.done <- run(ctx, append([]string{"serve"}, args...), nil, &s.stdout, logW)
 		logW.Close()
 	}()
 	t.Cleanup(func() { s.shutdown(t) })
@@ -311,6 +312,18 @@ func (w *logWatch) find(mark int, msgs ...string) map[string]any {
 			if l["msg"] == m {
 				return l
 			}
+		}
+	}
+	return nil
+}
+
+// findPrefix returns the first line whose message starts with prefix.
+func (w *logWatch) findPrefix(prefix string) map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.lines {
+		if m, _ := l["msg"].(string); strings.HasPrefix(m, prefix) {
+			return l
 		}
 	}
 	return nil

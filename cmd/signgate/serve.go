@@ -127,6 +127,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	e.Listener = ln
+	e.StdLogger = httpErrorLog(log) // tls.go
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
 	select {

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net"
@@ -166,7 +167,7 @@ func TestTLSFilesFollowTheirFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), ReadHeaderTimeout: 5 * time.Second, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() { _ = srv.Serve(tls.NewListener(ln, tf.serverConfig())) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	url := "https://" + ln.Addr().String() + "/"
@@ -281,6 +282,11 @@ audit: {sink: none}
 		}
 	}
 
+	if out := srv.stdout.String(); out != "" {
+		t.Errorf("stdout, where the console sink writes records, got %q", out)
+	}
+	waitFor(t, "the refused handshakes in the log", func() bool { return srv.logs.findPrefix("http: TLS handshake error") != nil })
+
 	c2, k2 := serverCA.issue(t, 202, false)
 	writePair(t, certFile, keyFile, c2, k2)
 	mark := srv.logs.mark()
@@ -364,7 +370,7 @@ func TestTLSFilesFollowTheClientCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() { _ = srv.Serve(tls.NewListener(ln, tf.serverConfig())) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	url := "https://" + ln.Addr().String() + "/"
