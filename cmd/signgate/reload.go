@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -29,7 +30,7 @@ import (
 // field needs a restart (see restartFields).
 var liveFields = []string{
 	"auth",
-	"log", // applied by the log-level applier when the configuration has it
+	"log.level", // applied by the log-level applier (see newReloader); log.format needs a restart
 }
 
 // ignoredFields are read by other commands, not by serve.
@@ -81,7 +82,14 @@ func newReloadMetrics(reg prometheus.Registerer) reloadMetrics {
 
 func (m reloadMetrics) observe(result string) {
 	m.reloads.WithLabelValues(result).Inc()
-	m.lastSuccessful.Set(map[bool]float64{true: 1}[result == "applied"])
+	m.lastSuccessful.Set(oneIf(result == "applied"))
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // reload runs one reload and reports whether the configuration was
@@ -102,7 +110,7 @@ func (r *reloader) reload() bool {
 	if len(fields) > 0 {
 		r.log.Warn("configuration changes need a restart; their running values stay", "fields", fields)
 	}
-	r.metrics.restartPending.Set(map[bool]float64{true: 1}[len(fields) > 0])
+	r.metrics.restartPending.Set(oneIf(len(fields) > 0))
 	var applied, failed []string
 	for _, a := range r.appliers {
 		if err := a.apply(cfg); err != nil {
@@ -122,6 +130,18 @@ func (r *reloader) reload() bool {
 	return true
 }
 
+// reloadRecovered is reload for the signal loop: a panic in one applier is
+// logged, and the next SIGHUP is handled as usual.
+func (r *reloader) reloadRecovered() {
+	defer func() {
+		if v := recover(); v != nil {
+			r.metrics.observe("partial")
+			r.log.Error("reload panicked; what it had not applied keeps its running value", "panic", fmt.Sprint(v))
+		}
+	}()
+	r.reload()
+}
+
 // onSIGHUP runs a reload on each SIGHUP until ctx ends or the returned
 // function is called; that function waits for a reload under way.
 func (r *reloader) onSIGHUP(ctx context.Context) (stop func()) {
@@ -130,15 +150,10 @@ func (r *reloader) onSIGHUP(ctx context.Context) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		defer func() {
-			if v := recover(); v != nil {
-				r.log.Error("reload panicked; SIGHUP is no longer handled", "panic", v)
-			}
-		}()
 		for {
 			select {
 			case <-hup:
-				r.reload()
+				r.reloadRecovered()
 			case <-quit:
 				return
 			case <-ctx.Done():
@@ -158,6 +173,8 @@ func (r *reloader) onSIGHUP(ctx context.Context) (stop func()) {
 type liveAuth struct {
 	cur atomic.Pointer[server.Authenticator]
 }
+
+var _ server.Authenticator = (*liveAuth)(nil)
 
 func newLiveAuth(a server.Authenticator) *liveAuth {
 	l := &liveAuth{}
@@ -294,6 +311,9 @@ func newReloader(ctx context.Context, log *slog.Logger, reg prometheus.Registere
 	if a, ok := auditApplier(ctx, auditor); ok {
 		r.appliers = append(r.appliers, a)
 	}
+	// More parts plug in here, for example log.level:
+	//	r.appliers = append(r.appliers, reloadApplier{name: "log level", apply: func(c *config.Config) error { ... }})
+	// and openListener adds the TLS files.
 	return r
 }
 
