@@ -23,11 +23,14 @@ import (
 //   - service: downloads in the background. Until the first good bundle,
 //     the embedded policy serves, or, with require_bundle, nothing does and
 //     /readyz stays 503.
-func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) (stop func(), err error) {
+//
+// reload reads a watched directory again (on SIGHUP); it is nil for the
+// other sources.
+func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) (stop func(), reload func(context.Context) error, err error) {
 	p := cfg.Policy
 	vc, err := verificationConfig(p.Verification)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var opts []bundles.LoadOption
 	if vc != nil {
@@ -38,28 +41,28 @@ func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config
 		opts = append(opts, bundles.WithDebounce(p.WatchDebounce.Duration))
 		dw, err := bundles.WatchDir(ctx, engine, p.Directory, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func() { _ = dw.Close() }, nil
+		return func() { _ = dw.Close() }, dw.Reload, nil
 	case "service":
 		raw, err := p.ExpandOPAConfig()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		svc, err := bundles.NewService(engine, raw, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("config: policy.opa_config: %w", err)
+			return nil, nil, fmt.Errorf("config: policy.opa_config: %w", err)
 		}
 		if !p.RequireBundle {
 			if err := activateEmbedded(ctx, engine); err != nil {
 				svc.Stop(context.Background())
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		svc.Start(ctx)
-		return func() { svc.Stop(context.Background()) }, nil
+		return func() { svc.Stop(context.Background()) }, nil, nil
 	}
-	return func() {}, activateEmbedded(ctx, engine)
+	return func() {}, nil, activateEmbedded(ctx, engine)
 }
 
 func activateEmbedded(ctx context.Context, engine *bundles.Engine) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 
@@ -86,23 +85,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
 	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
 		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
-	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
 	if err != nil {
 		return err
 	}
 	defer stopPolicy()
-	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
+	auth, err := buildAuth(ctx, cfg, log) // reload.go
 	if err != nil {
 		return err
 	}
-	var auth server.Authenticator = apiKeys
-	if cfg.Auth.OIDC != nil {
-		jwt, err := server.NewJWT(ctx, *cfg.Auth.OIDC, server.WithJWTLogger(log))
-		if err != nil {
-			return err
-		}
-		auth = server.Chain(apiKeys, jwt)
-	}
+	live := newLiveAuth(auth)
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
@@ -127,12 +119,18 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}
-	e := server.New(engine, signers, auth, opts...)
+	e := server.New(engine, signers, live, opts...)
+	rl := newReloader(ctx, log, reg, cfg, live, reloadPolicy, auditor) // reload.go
+	rl.appliers = append(rl.appliers, logApplier(logs))
+	if !*dev {
+		rl.load = loadConfig(*cfgPath, *listen)
+	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := openListener(cfg, log, rl) // tls.go: TCP, and TLS with server.tls
 	if err != nil {
 		return err
 	}
+	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
 	if dm != nil {
@@ -141,6 +139,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 
 	e.Listener = ln
+	e.StdLogger = httpErrorLog(log) // tls.go
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
 	select {

@@ -46,6 +46,7 @@ type Pipeline struct {
 
 	policy    atomic.Pointer[bundle.Bundle] // activated, not yet applied
 	newPolicy chan struct{}
+	reopen    chan chan error // see Reopen
 
 	opa  *opaLogs
 	sink *sink
@@ -113,6 +114,7 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		stop:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		newPolicy: make(chan struct{}, 1),
+		reopen:    make(chan chan error),
 		log:       o.log,
 		now:       o.now,
 		sinkName:  cfg.Sink,

@@ -29,6 +29,8 @@ func (p *Pipeline) run() {
 			p.process(p.fill(append(batch[:0], it)))
 		case <-p.newPolicy:
 			p.applyPolicy()
+		case done := <-p.reopen: // between two commits: the sink holds nothing
+			done <- p.file.reopen()
 		case <-tick.C:
 			p.reportDrops(&drops, false)
 		case <-p.stop:

@@ -56,6 +56,8 @@ type Server struct {
 	// GOGC or GOMEMLIMIT environment variables are set (docs/performance.md).
 	GCPercent      int `json:"gc_percent"`
 	MemoryLimitMiB int `json:"memory_limit_mib"`
+	// TLS, when set, serves the API over HTTPS (tls.go).
+	TLS TLS `json:"tls"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -198,6 +200,7 @@ func (c *Config) Validate() error {
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
+	c.Server.TLS.validate("server.tls", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
