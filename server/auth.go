@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/signgate/signgate/server/config"
@@ -105,6 +106,33 @@ func unauthenticated() *Error {
 func principal(c echo.Context) Principal {
 	p, _ := c.Get(principalKey).(Principal)
 	return p
+}
+
+// LiveAuthenticator delegates to an Authenticator that a configuration
+// reload can replace: requests in flight finish with the one they started
+// with, and the next request uses the new one.
+type LiveAuthenticator struct {
+	cur atomic.Pointer[Authenticator]
+}
+
+// NewLiveAuthenticator starts with a.
+func NewLiveAuthenticator(a Authenticator) *LiveAuthenticator {
+	l := &LiveAuthenticator{}
+	l.Store(a)
+	return l
+}
+
+// Store replaces the authenticator for the next request.
+func (l *LiveAuthenticator) Store(a Authenticator) { l.cur.Store(&a) }
+
+// Authenticate asks the current authenticator.
+func (l *LiveAuthenticator) Authenticate(token string) (Principal, bool) {
+	return (*l.cur.Load()).Authenticate(token)
+}
+
+// explain keeps the current authenticator's reasons for the debug log.
+func (l *LiveAuthenticator) explain(token string) (Principal, string) {
+	return explain(*l.cur.Load(), token)
 }
 
 // explainer is an Authenticator that can say why it refused a credential:

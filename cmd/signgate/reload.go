@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,24 +167,6 @@ func (r *reloader) onSIGHUP(ctx context.Context) (stop func()) {
 	}
 }
 
-// liveAuth is the server's Authenticator; a reload swaps the API keys and
-// OIDC verifier it delegates to, and the next request uses the new ones.
-type liveAuth struct {
-	cur atomic.Pointer[server.Authenticator]
-}
-
-var _ server.Authenticator = (*liveAuth)(nil)
-
-func newLiveAuth(a server.Authenticator) *liveAuth {
-	l := &liveAuth{}
-	l.cur.Store(&a)
-	return l
-}
-
-func (l *liveAuth) Authenticate(token string) (server.Principal, bool) {
-	return (*l.cur.Load()).Authenticate(token)
-}
-
 // buildAuth is the authenticator of cfg.auth: API keys, then OIDC tokens.
 func buildAuth(ctx context.Context, cfg *config.Config, log *slog.Logger) (server.Authenticator, error) {
 	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
@@ -204,13 +185,13 @@ func buildAuth(ctx context.Context, cfg *config.Config, log *slog.Logger) (serve
 
 // authApplier rebuilds the authenticator from auth; a JWKS that cannot be
 // loaded keeps the running one.
-func authApplier(ctx context.Context, live *liveAuth, log *slog.Logger) reloadApplier {
+func authApplier(ctx context.Context, live *server.LiveAuthenticator, log *slog.Logger) reloadApplier {
 	return reloadApplier{name: "auth", apply: func(cfg *config.Config) error {
 		a, err := buildAuth(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
-		live.cur.Store(&a)
+		live.Store(a)
 		return nil
 	}}
 }
@@ -299,7 +280,7 @@ func diffFields(path string, a, b reflect.Value, out *[]string) {
 
 // newReloader wires what a SIGHUP reloads: the authenticator, the policy
 // directory (reloadPolicy, nil for other sources) and the audit file.
-func newReloader(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, started *config.Config, live *liveAuth,
+func newReloader(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, started *config.Config, live *server.LiveAuthenticator,
 	reloadPolicy func(context.Context) error, auditor server.Auditor) *reloader {
 	r := &reloader{log: log.With("component", "reload"), started: started, metrics: newReloadMetrics(reg)}
 	r.appliers = append(r.appliers, authApplier(ctx, live, log))

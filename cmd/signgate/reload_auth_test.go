@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
+	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -50,7 +51,7 @@ func TestAuthApplier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := newLiveAuth(first)
+	live := server.NewLiveAuthenticator(first)
 	apply := authApplier(ctx, live, log).apply
 
 	accepts := []struct {

@@ -94,7 +94,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
-	live := newLiveAuth(auth)
+	live := server.NewLiveAuthenticator(auth)
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
@@ -139,7 +139,6 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 
 	e.Listener = ln
-	e.StdLogger = httpErrorLog(log) // tls.go
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
 	select {

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	stdlog "log"
 	"log/slog"
 	"net"
 	"os"
@@ -168,11 +167,4 @@ func (t *tlsFiles) loadLocked() error {
 	t.log.Info("TLS certificate loaded", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter,
 		"client_certificates", map[bool]string{true: "required", false: "not asked"}[cfg.ClientCAs != nil])
 	return nil
-}
-
-// httpErrorLog is where net/http reports what goes wrong on a connection,
-// failed TLS handshakes first among them: the log on stderr, never stdout,
-// where the console audit sink writes records.
-func httpErrorLog(log *slog.Logger) *stdlog.Logger {
-	return slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
 }
