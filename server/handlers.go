@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
 // SignResponse is the 200 answer of /v1/sign.
@@ -53,8 +53,8 @@ type DecideResponse struct {
 // decision is the outcome of the decide step shared by sign and decide.
 type decision struct {
 	id    string
-	input bundles.Input
-	d     bundles.Decision
+	input authz.Input
+	d     authz.Decision
 
 	evalTime time.Duration // policy evaluation, for metrics and the record
 	signTime time.Duration // signing, when the decision was signed
@@ -76,7 +76,7 @@ func (s *Server) decide(c echo.Context) (*decision, error) {
 
 // decideInput asks the policy about in under a fresh decision id. It is
 // safe for concurrent use (/v1/sign/batch) and always returns a decision.
-func (s *Server) decideInput(ctx context.Context, in bundles.Input) (*decision, error) {
+func (s *Server) decideInput(ctx context.Context, in authz.Input) (*decision, error) {
 	dc := &decision{id: uuid.NewString(), input: in}
 	start := time.Now()
 	d, err := s.engine.Decide(ctx, &dc.input)
@@ -86,9 +86,9 @@ func (s *Server) decideInput(ctx context.Context, in bundles.Input) (*decision, 
 
 // decisionProblem is the problem a caller gets for the engine's answer, or
 // nil when the decision can be used.
-func decisionProblem(d bundles.Decision, err error) error {
+func decisionProblem(d authz.Decision, err error) error {
 	switch {
-	case errors.Is(err, bundles.ErrNotReady):
+	case errors.Is(err, authz.ErrNotReady):
 		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
 	case err != nil:
 		return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
 // WithMetrics records the server's Prometheus metrics in reg: decisions,
@@ -68,7 +68,7 @@ const (
 // takes tens of microseconds, a credential refresh milliseconds.
 var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 2, 15)
 
-func newMetrics(reg prometheus.Registerer, engine *bundles.Engine) *metrics {
+func newMetrics(reg prometheus.Registerer, engine *authz.Engine) *metrics {
 	if reg == nil {
 		return nil
 	}
@@ -161,9 +161,9 @@ func (m *metrics) request(route string, status int, d time.Duration) {
 	m.observer(childKey{kind: kindRequestTime, a: route}, m.requestTime, route).Observe(d.Seconds())
 }
 
-// policyCollector reports the engine's policy lifecycle (bundles.Report)
+// policyCollector reports the engine's policy lifecycle (authz.Report)
 // at scrape time, so that bundles needs to know nothing about metrics.
-type policyCollector struct{ engine *bundles.Engine }
+type policyCollector struct{ engine *authz.Engine }
 
 var (
 	descRevision = prometheus.NewDesc("signgate_policy_revision_info",

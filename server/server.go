@@ -17,13 +17,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/signer"
 )
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	engine    *bundles.Engine
+	engine    *authz.Engine
 	signers   map[string]signer.Signer
 	auth      Authenticator
 	auditor   Auditor
@@ -64,7 +64,7 @@ func WithRealIPHeader() Option { return func(s *Server) { s.realIP = true } }
 
 // New builds the Echo app. engine decides, signers maps connector names to
 // signers, and auth authenticates every /v1 request.
-func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
+func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
 	s := &Server{
 		engine:    engine,
 		signers:   signers,

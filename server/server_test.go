@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/s3"
@@ -47,7 +47,7 @@ func (r *recorder) Record(_ context.Context, rec *server.Record) error {
 }
 
 type options struct {
-	engine  *bundles.Engine
+	engine  *authz.Engine
 	signers map[string]signer.Signer
 }
 
@@ -288,7 +288,7 @@ func TestRoutesAndHealth(t *testing.T) {
 
 func TestFailsClosed(t *testing.T) {
 	t.Run("not ready before a policy is active", func(t *testing.T) {
-		h := newHarness(t, func(o *options) { o.engine = bundles.New() })
+		h := newHarness(t, func(o *options) { o.engine = authz.New() })
 		if r := h.do(t, "GET", "/readyz", "", ""); r.status != 503 || r.body["code"] != "not_ready" {
 			t.Fatalf("readyz: %d %s", r.status, r.raw)
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/signer"
 )
 
@@ -61,7 +61,7 @@ func planDetail(err error) string {
 
 // BuildUploadInput is BuildInput for an upload: a write of the object,
 // with its size in input.action.size. It is pure.
-func BuildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) bundles.Input {
+func BuildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) authz.Input {
 	in := BuildInput(p, &SignRequest{
 		Team: r.Team, Operation: string(signer.OpWrite), Object: r.Object,
 		ExpiresIn: r.ExpiresIn, ContentType: r.ContentType,

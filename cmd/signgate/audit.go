@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/audit"
 	"github.com/signgate/signgate/server/config"
@@ -45,10 +45,10 @@ func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *s
 // followPolicy hands every bundle the engine activates, the first one
 // included, to the audit pipeline, so that records are masked by the
 // data.system.log.mask of the policy that decided them, as OPA does.
-func followPolicy(auditor server.Auditor) bundles.Observer {
+func followPolicy(auditor server.Auditor) authz.Observer {
 	p, ok := auditor.(*audit.Pipeline)
-	return func(ev bundles.Event) {
-		if ok && ev.Kind == bundles.EventActivated && ev.Bundle != nil {
+	return func(ev authz.Event) {
+		if ok && ev.Kind == authz.EventActivated && ev.Bundle != nil {
 			p.PolicyActivated(ev.Bundle)
 		}
 	}

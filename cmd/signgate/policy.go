@@ -8,6 +8,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server/config"
@@ -23,7 +24,7 @@ import (
 //   - service: downloads in the background. Until the first good bundle,
 //     the embedded policy serves, or, with require_bundle, nothing does and
 //     /readyz stays 503.
-func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) (stop func(), err error) {
+func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) (stop func(), err error) {
 	p := cfg.Policy
 	vc, err := verificationConfig(p.Verification)
 	if err != nil {
@@ -62,7 +63,7 @@ func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config
 	return func() {}, activateEmbedded(ctx, engine)
 }
 
-func activateEmbedded(ctx context.Context, engine *bundles.Engine) error {
+func activateEmbedded(ctx context.Context, engine *authz.Engine) error {
 	b, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		return err

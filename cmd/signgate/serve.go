@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
@@ -73,8 +73,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
-	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
-		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
+	engine := authz.New(authz.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
+		authz.WithObserver(followPolicy(auditor)), authz.WithLogger(log.With("component", "policy")))
 	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
 	if err != nil {
 		return err

@@ -14,10 +14,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/server"
 	"github.com/open-policy-agent/opa/v1/server/types"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
-// Path is the decision path of every record: bundles.Query as OPA writes a
+// Path is the decision path of every record: authz.Query as OPA writes a
 // path in its decision logs.
 const Path = "signgate/authz/decision"
 
@@ -30,10 +30,10 @@ const BundleName = "signgate"
 // a URL, a signature or a credential.
 type Record struct {
 	DecisionID string
-	Input      *bundles.Input
+	Input      *authz.Input
 	// Result is the policy's decision; nil when the policy gave none (it
 	// failed, or no policy was active).
-	Result    *bundles.Decision
+	Result    *authz.Decision
 	Revision  string // the policy revision that decided
 	Timestamp time.Time
 
@@ -107,7 +107,7 @@ func (r *Record) custom() map[string]any {
 	return c
 }
 
-func inputValue(in *bundles.Input) any {
+func inputValue(in *authz.Input) any {
 	if in == nil {
 		return nil
 	}
@@ -144,7 +144,7 @@ func inputValue(in *bundles.Input) any {
 }
 
 // resultValue is the decision document as the policy wrote it.
-func resultValue(d *bundles.Decision) any {
+func resultValue(d *authz.Decision) any {
 	reasons := make([]any, len(d.Reasons))
 	for i, r := range d.Reasons {
 		reasons[i] = r

@@ -1,15 +1,14 @@
-// Package bundles owns the policy lifecycle: it loads OPA bundles (embedded
-// in the binary, from a watched directory, or from an OPA bundle service),
-// verifies their signatures, prepares the decision query once per revision,
-// swaps revisions atomically, keeps the last good revision when an update
-// fails, and answers the one question the server asks: Decide.
-package bundles
+// Package authz owns the decision: the engine that prepares each policy
+// revision once, swaps revisions atomically and answers Decide, the input
+// builder the policy and the decision records share, and the typed decision
+// contract that the policy's answer is parsed into. Where revisions come
+// from (embedded, a watched directory, a bundle service) is package bundles.
+package authz
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"io"
 	"log/slog"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
@@ -30,11 +30,11 @@ var noMetrics = metrics.NoOp()
 const Query = "data.signgate.authz.decision"
 
 // ErrNotReady is returned by Decide while no policy is active.
-var ErrNotReady = errors.New("bundles: no active policy")
+var ErrNotReady = errors.New("authz: no active policy")
 
 // ErrPolicy marks a decision that could not be trusted: an evaluation
 // error, an undefined or malformed decision. Callers must deny.
-var ErrPolicy = errors.New("bundles: policy error")
+var ErrPolicy = errors.New("authz: policy error")
 
 // Engine evaluates the active policy revision.
 type Engine struct {
@@ -107,12 +107,15 @@ func (e *Engine) Ready() bool { return e.active.Load() != nil }
 // only then makes it the active revision. On error the previous revision
 // stays active, and the failure is reported (Report, observers, log).
 // Activate verifies no signature, so the revision names no signing key:
-// WatchDir and Service verify and activate signed bundles.
+// the sources in package bundles verify signed bundles and then call
+// ActivateSigned.
 func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) error {
-	return e.activate(ctx, b, source, "")
+	return e.ActivateSigned(ctx, b, source, "")
 }
 
-func (e *Engine) activate(ctx context.Context, b *bundle.Bundle, source, keyID string) error {
+// ActivateSigned is Activate for a bundle whose signature the caller has
+// verified with the key keyID.
+func (e *Engine) ActivateSigned(ctx context.Context, b *bundle.Bundle, source, keyID string) error {
 	e.updating.Lock()
 	defer e.updating.Unlock()
 	rev, stage, err := e.prepare(ctx, b, source)
@@ -151,7 +154,7 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 		// A bundle built in memory may hold Rego text only.
 		parsed, err := ast.ParseModuleWithOpts(m.Path, string(m.Raw), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
-			return nil, StageRead, fmt.Errorf("bundles: read %s: %w", source, err)
+			return nil, StageRead, fmt.Errorf("authz: read %s: %w", source, err)
 		}
 		b.Modules[i].Parsed = parsed
 	}
@@ -166,11 +169,11 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, StageCompile, fmt.Errorf("bundles: compile %s: %w", source, err)
+		return nil, StageCompile, fmt.Errorf("authz: compile %s: %w", source, err)
 	}
 	rev := &revision{query: pq, id: Revision(b), source: source}
 	if err := e.probe(ctx, rev); err != nil {
-		return nil, StageDecision, fmt.Errorf("bundles: %s rejected: %w", source, err)
+		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
 	}
 	return rev, "", nil
 }
