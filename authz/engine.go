@@ -238,7 +238,7 @@ func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...reg
 	if err != nil {
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
 	}
-	d, err := parseDecision(rs, in.Action.Operation)
+	d, err := parseDecision(rs, in)
 	d.Revision = rev.id
 	if err != nil {
 		return d, err

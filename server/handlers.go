@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/signgate/signgate/authz"
+	"github.com/signgate/signgate/signer"
 )
 
 // SignResponse is the 200 answer of /v1/sign.
@@ -37,17 +39,17 @@ type SignResponse struct {
 
 // DecideResponse is the 200 answer of /v1/decide.
 type DecideResponse struct {
-	DecisionID  string         `json:"decision_id"`
-	Allow       bool           `json:"allow"`
-	Reasons     []string       `json:"reasons"`
-	Connector   string         `json:"connector,omitempty"`
-	Provider    string         `json:"provider,omitempty"`
-	Bucket      string         `json:"bucket,omitempty"`
-	Key         string         `json:"key,omitempty"`
-	Operation   string         `json:"operation,omitempty"`
-	TTLSeconds  int64          `json:"ttl_seconds,omitempty"`
-	Constraints map[string]any `json:"constraints,omitempty"`
-	Revision    string         `json:"revision"`
+	DecisionID  string            `json:"decision_id"`
+	Allow       bool              `json:"allow"`
+	Reasons     []string          `json:"reasons"`
+	Connector   string            `json:"connector,omitempty"`
+	Provider    string            `json:"provider,omitempty"`
+	Bucket      string            `json:"bucket,omitempty"`
+	Key         string            `json:"key,omitempty"`
+	Operation   string            `json:"operation,omitempty"`
+	TTLSeconds  int64             `json:"ttl_seconds,omitempty"`
+	Constraints authz.Constraints `json:"constraints,omitzero"`
+	Revision    string            `json:"revision"`
 }
 
 // decision is the outcome of the decide step shared by sign and decide.
@@ -81,25 +83,23 @@ func (s *Server) decideInput(ctx context.Context, in authz.Input) (*decision, er
 	start := time.Now()
 	d, err := s.engine.Decide(ctx, &dc.input)
 	dc.d, dc.evalTime = d, time.Since(start)
-	return dc, decisionProblem(d, err)
+	return dc, decisionProblem(err)
 }
 
 // decisionProblem is the problem a caller gets for the engine's answer, or
 // nil when the decision can be used.
-func decisionProblem(d authz.Decision, err error) error {
+func decisionProblem(err error) error {
+	var tooLong *authz.ObjectTooLongError
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, authz.ErrNotReady):
 		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
-	case err != nil:
-		return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
+	case errors.As(err, &tooLong):
+		return invalid(fmt.Sprintf("object is too long for team %q: its key would be %d bytes, over the limit of %d; objects of this team may be at most %d bytes",
+			tooLong.Team, tooLong.KeyBytes, signer.MaxKeyBytes, tooLong.MaxObjectBytes))
 	}
-	if d.Allow {
-		// The policy builds the key; hold it to the same rules as the request.
-		if kerr := ValidateKey(d.Key); kerr != nil {
-			return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", kerr)
-		}
-	}
-	return nil
+	return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
 }
 
 func (s *Server) handleSign(c echo.Context) error {

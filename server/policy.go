@@ -99,7 +99,7 @@ func (s *Server) handleExplain(c echo.Context) error {
 	// evalTime stays zero: a traced evaluation would skew the latency metrics.
 	d, trace, err := s.engine.Explain(r.Context(), &dc.input)
 	dc.d = d
-	if err := decisionProblem(d, err); err != nil {
+	if err := decisionProblem(err); err != nil {
 		return cmp.Or(s.audit(c, "/v1/decide", dc, statusOf(err), err, nil), err)
 	}
 	resp := ExplainResponse{DecideResponse: s.decideResponse(dc), Explanation: trace}

@@ -27,9 +27,8 @@ type SignRequest struct {
 	Form bool `json:"form,omitempty"`
 }
 
-// Limits on request fields. The key limit is S3's and GCS's.
+// Limits on request fields.
 const (
-	maxKeyBytes         = 1024
 	maxTeamBytes        = 128
 	maxContentTypeBytes = 256
 	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
@@ -158,29 +157,8 @@ func validateName(field, v string, max int) *Error {
 }
 
 // ValidateKey rejects object keys that are ambiguous or dangerous on some
-// provider: empty or over 1024 bytes, invalid UTF-8, control characters, a
-// leading "/", or a "." or ".." path segment.
-func ValidateKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("key is empty")
-	case len(key) > maxKeyBytes:
-		return fmt.Errorf("key is %d bytes, over the limit of %d", len(key), maxKeyBytes)
-	case !utf8.ValidString(key) || strings.ContainsRune(key, utf8.RuneError):
-		// JSON decoding turns a lone surrogate escape into U+FFFD.
-		return errors.New("key is not valid UTF-8 (or holds U+FFFD)")
-	case hasControl(key):
-		return errors.New("key contains control characters")
-	case strings.HasPrefix(key, "/"):
-		return errors.New(`key starts with "/"`)
-	}
-	for seg := range strings.SplitSeq(key, "/") {
-		if seg == "." || seg == ".." {
-			return fmt.Errorf("key has a %q path segment", seg)
-		}
-	}
-	return nil
-}
+// provider (signer.ValidateKey).
+func ValidateKey(key string) error { return signer.ValidateKey(key) }
 
 func hasControl(s string) bool {
 	for _, r := range s {

@@ -18,18 +18,8 @@ import (
 func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, *Error) {
 	d, act := &dc.d, &dc.input.Action
 	sg := s.signers[d.Connector]
-	var cs constraints
-	if d.Operation == string(signer.OpWrite) {
-		// Constraints limit what is written; a read or a delete has none.
-		var err error
-		if cs, err = parseConstraints(d.Constraints); err != nil {
-			return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
-		}
-	}
-	ipRange, network, perr := networkBinding(sg, d.Constraints, !act.Form)
-	if perr != nil {
-		return nil, perr
-	}
+	cs := d.Constraints
+	ipRange, network := networkBinding(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
 	resp := &SignResponse{
 		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
@@ -57,9 +47,14 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 		resp.ExpiryClampedBy = firstNonEmpty(form.ClampedBy, clampedBy)
 		return resp, nil
 	}
-	b, perr := bind(sg, signer.FlowURL, cs, act.ContentType, 0)
-	if perr != nil {
-		return nil, perr
+	b := binding{unenforced: cs.UnknownNames()}
+	if d.Operation == string(signer.OpWrite) {
+		// Only a write has content to limit; a read or a delete keeps just
+		// the advisory constraints nobody enforces.
+		var perr *Error
+		if b, perr = bind(sg, signer.FlowURL, cs, act.ContentType, 0); perr != nil {
+			return nil, perr
+		}
 	}
 	start := time.Now()
 	signed, err := sg.Sign(ctx, signer.Grant{

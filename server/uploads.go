@@ -150,11 +150,7 @@ func (s *Server) startUpload(c echo.Context, dc *decision, req *UploadRequest) (
 	if !ok {
 		return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider has no chunked upload flow", nil)
 	}
-	cs, err := parseConstraints(d.Constraints)
-	if err != nil {
-		return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
-	}
-	b, perr := bind(sg, signer.FlowUpload, cs, req.ContentType, req.Size)
+	b, perr := bind(sg, signer.FlowUpload, d.Constraints, req.ContentType, req.Size)
 	if perr != nil {
 		return nil, perr
 	}
