@@ -38,11 +38,11 @@ var ErrPolicy = errors.New("authz: policy error")
 
 // Engine evaluates the active policy revision.
 type Engine struct {
-	active         atomic.Pointer[revision]
-	knownConnector func(string) bool
-	now            func() time.Time
-	log            *slog.Logger
-	observers      []Observer
+	active     atomic.Pointer[revision]
+	connectors atomic.Pointer[map[string]bool] // nil: not yet told
+	now        func() time.Time
+	log        *slog.Logger
+	observers  []Observer
 
 	// updating serialises updates, so that observers see them in order.
 	updating sync.Mutex
@@ -61,16 +61,11 @@ type revision struct {
 	source      string
 	keyID       string
 	activatedAt time.Time
+	teams       []teamConnector // the connector each team of the data names
 }
 
 // Option configures an Engine.
 type Option func(*Engine)
-
-// WithConnectors makes Decide fail closed when an allowing decision names
-// a connector for which known returns false.
-func WithConnectors(known func(name string) bool) Option {
-	return func(e *Engine) { e.knownConnector = known }
-}
 
 // WithClock sets the clock used for activation times.
 func WithClock(now func() time.Time) Option {
@@ -80,10 +75,9 @@ func WithClock(now func() time.Time) Option {
 // New returns an engine with no active policy; Activate one before use.
 func New(opts ...Option) *Engine {
 	e := &Engine{
-		knownConnector: func(string) bool { return true },
-		now:            time.Now,
-		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-		failures:       map[Stage]uint64{},
+		now:      time.Now,
+		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		failures: map[Stage]uint64{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -171,7 +165,10 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 	if err != nil {
 		return nil, StageCompile, fmt.Errorf("authz: compile %s: %w", source, err)
 	}
-	rev := &revision{query: pq, id: Revision(b), source: source}
+	rev := &revision{query: pq, id: Revision(b), source: source, teams: teamConnectors(b.Data)}
+	if err := e.checkConnectors(rev); err != nil {
+		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
+	}
 	if err := e.probe(ctx, rev); err != nil {
 		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
 	}

@@ -14,7 +14,7 @@ import (
 // decision.constraints (a Rego object).
 func constraintPolicy(t *testing.T, constraints string) *authz.Engine {
 	t.Helper()
-	engine := authz.New(authz.WithConnectors(func(n string) bool { return n == "c1" }))
+	engine := authz.New()
 	files := bundletest.Files{"authz.rego": `package signgate.authz
 
 decision := {

@@ -33,7 +33,7 @@ func BenchmarkDecideAndSign(b *testing.B) {
 		b.Fatal(err)
 	}
 	signers := map[string]signer.Signer{"vision-s3": s3s, "nlp-gcs": gcss, "web-azure": azs}
-	engine := authz.New(authz.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New()
 	bn, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		b.Fatal(err)

@@ -50,7 +50,7 @@ func embeddedEngine(t testing.TB, signers map[string]signer.Signer, edit ...func
 	for _, e := range edit {
 		e(b.Data)
 	}
-	engine := authz.New(authz.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New() // server.New tells it the connectors of signers
 	if err := engine.Activate(context.Background(), b, "embedded"); err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func TestTeamIsolationProperty(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Data = w.data(rng)
-	engine := authz.New(authz.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New()
 	if err := engine.Activate(context.Background(), b, "isolation"); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func lastError(r response) map[string]any {
 func TestPolicyRouteFollowsTheBundleService(t *testing.T) {
 	good, wrong := bundletest.NewKey(t, "ci-2026"), bundletest.NewKey(t, "ci-2026")
 	srv := bundletest.NewServer(t)
-	engine := authz.New(authz.WithConnectors(func(n string) bool { return n == "c1" }))
+	engine := authz.New()
 	svc, err := bundles.NewService(engine, []byte(fmt.Sprintf(`{"services": {"hub": {"url": %q}},
 		"bundles": {"signgate": {"service": "hub", "resource": %q,
 			"polling": {"min_delay_seconds": 1, "max_delay_seconds": 1, "long_polling_timeout_seconds": 10}}}}`, srv.URL, srv.Path)),

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,7 +65,9 @@ func WithTrustedProxies(p []netip.Prefix) Option { return func(s *Server) { s.tr
 func WithRealIPHeader() Option { return func(s *Server) { s.realIP = true } }
 
 // New builds the Echo app. engine decides, signers maps connector names to
-// signers, and auth authenticates every /v1 request.
+// signers, and auth authenticates every /v1 request. New tells engine the
+// connectors of signers (authz.Engine.SetConnectors): activate the first
+// policy revision after New, so that it is checked against them too.
 func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
 	s := &Server{
 		engine:    engine,
@@ -76,6 +80,11 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	// Only the server knows which connectors can sign: from now on the
+	// engine refuses revisions and decisions that name any other.
+	if err := engine.SetConnectors(slices.Sorted(maps.Keys(signers))); err != nil {
+		s.log.Error("the active policy names connectors that are not configured; its decisions for those teams fail closed", "err", err)
 	}
 	s.metrics = newMetrics(s.metricsReg, engine)
 	e := echo.New()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,8 +23,9 @@ import (
 //     change is loaded (see bundles.WatchDir). The embedded policy never
 //     serves.
 //   - service: downloads in the background. Until the first good bundle,
-//     the embedded policy serves, or, with require_bundle, nothing does and
-//     /readyz stays 503.
+//     the embedded policy serves, or, with require_bundle or when the
+//     embedded example data names connectors the configuration does not
+//     have, nothing does and /readyz stays 503.
 func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) (stop func(), err error) {
 	p := cfg.Policy
 	vc, err := verificationConfig(p.Verification)
@@ -52,7 +54,11 @@ func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) 
 			return nil, fmt.Errorf("config: policy.opa_config: %w", err)
 		}
 		if !p.RequireBundle {
-			if err := activateEmbedded(ctx, engine); err != nil {
+			// A fallback whose example teams name connectors this
+			// configuration lacks would fail every request: the engine
+			// refuses and logs it, and nothing serves until the service
+			// delivers, as with require_bundle.
+			if err := activateEmbedded(ctx, engine); err != nil && !errors.Is(err, authz.ErrUnknownConnector) {
 				svc.Stop(context.Background())
 				return nil, err
 			}

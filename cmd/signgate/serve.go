@@ -73,13 +73,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
-	engine := authz.New(authz.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
-		authz.WithObserver(followPolicy(auditor)), authz.WithLogger(log.With("component", "policy")))
-	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
-	if err != nil {
-		return err
-	}
-	defer stopPolicy()
+	engine := authz.New(authz.WithObserver(followPolicy(auditor)), authz.WithLogger(log.With("component", "policy")))
 	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
 	if err != nil {
 		return err
@@ -117,6 +111,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts = append(opts, server.WithRealIPHeader())
 	}
 	e := server.New(engine, signers, auth, opts...)
+	// After server.New, which tells the engine the configured connectors.
+	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	if err != nil {
+		return err
+	}
+	defer stopPolicy()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
