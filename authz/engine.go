@@ -205,11 +205,16 @@ func (e *Engine) probe(ctx context.Context, rev *revision) error {
 	return nil
 }
 
-// Decide evaluates in against the active revision. Any error means deny.
+// Decide evaluates in against the active revision. Any error means deny:
+// ErrNotReady, ErrPolicy, an *ObjectTooLongError, or ctx's error when ctx
+// ended during the evaluation.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	rev := e.active.Load()
 	if rev == nil {
 		return Decision{}, ErrNotReady
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{Revision: rev.id}, fmt.Errorf("authz: not evaluated: %w", err)
 	}
 	return e.eval(ctx, rev, in)
 }
@@ -233,6 +238,10 @@ func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...reg
 		rs, err = rev.query.Eval(ctx, append(opts, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))...)
 	}
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller gave up (a client that went away): not the policy's fault.
+			return Decision{Revision: rev.id}, fmt.Errorf("authz: evaluation stopped: %w", cerr)
+		}
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
 	}
 	d, err := parseDecision(rs, in)

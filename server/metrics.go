@@ -30,9 +30,10 @@ func MetricsHandler(g prometheus.Gatherer) http.Handler {
 
 // Label values of signgate_decisions_total.
 const (
-	resultAllow = "allow"
-	resultDeny  = "deny"
-	resultError = "error"
+	resultAllow    = "allow"
+	resultDeny     = "deny"
+	resultError    = "error"
+	resultCanceled = "canceled" // the client went away before the answer
 )
 
 // metrics are the server's collectors. A nil *metrics measures nothing.
@@ -75,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, engine *authz.Engine) *metrics {
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signgate_decisions_total",
-			Help: "Policy decisions, by result (allow, deny, error), operation, provider (of an allowed decision) and endpoint.",
+			Help: "Policy decisions, by result (allow, deny, error, canceled), operation, provider (of an allowed decision) and endpoint.",
 		}, []string{"result", "operation", "provider", "endpoint"}),
 		decisionTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "signgate_decision_duration_seconds",
@@ -132,6 +133,8 @@ func (m *metrics) decision(endpoint string, dc *decision, provider, errCode stri
 	switch {
 	case errCode == CodePolicyError || errCode == CodeNotReady:
 		result = resultError // the policy could not decide
+	case errCode == CodeClientClosed:
+		result = resultCanceled
 	case dc.d.Allow:
 		result = resultAllow
 	}

@@ -1,7 +1,7 @@
 // Package server is signgate's HTTP face: the Echo app with its routes,
-// authentication, request validation, input builder, error mapping and
-// decision records. It asks bundles to decide and signer to sign; nothing
-// imports it.
+// authentication, request validation and error mapping, and the one exit
+// of every deciding request (exit.go), which writes its decision record.
+// It asks authz to decide and signer to sign; nothing imports it.
 package server
 
 import (
@@ -25,16 +25,16 @@ import (
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	engine    *authz.Engine
-	signers   map[string]signer.Signer
-	auth      Authenticator
-	auditor   Auditor
-	log       *slog.Logger
-	now       func() time.Time
-	bodyLimit int64
-	trusted   []netip.Prefix
-	realIP    bool
-	explain   map[string]bool // subjects allowed ?explain=full (policy.go)
+	engine     *authz.Engine
+	signers    map[string]signer.Signer
+	auth       Authenticator
+	auditor    Auditor
+	log        *slog.Logger
+	now        func() time.Time
+	bodyLimit  int64
+	trusted    []netip.Prefix
+	realIP     bool
+	explainers map[string]bool // subjects allowed ?explain=full (policy.go)
 
 	metrics        *metrics // nil: nothing measured
 	metricsReg     prometheus.Registerer
@@ -102,10 +102,10 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
 	requireAuth := authenticate(s.auth)
-	e.POST("/v1/sign", s.handleSign, requireAuth)
-	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth)
-	e.POST("/v1/uploads", s.handleUpload, requireAuth)
-	e.POST("/v1/decide", s.handleDecide, requireAuth)
+	e.POST("/v1/sign", s.deciding("/v1/sign", s.sign), requireAuth)
+	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth) // each item a deciding request of its own
+	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth)
+	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth)
 	e.GET("/v1/policy", s.handlePolicy, requireAuth)
 	return e
 }

@@ -15,9 +15,12 @@ import (
 // use. The expiry is the earliest of the policy's TTL, the provider's limit
 // and the signing credential's own expiry, and the response says which
 // one cut it short.
-func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, *Error) {
+func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, error) {
 	d, act := &dc.d, &dc.input.Action
-	sg := s.signers[d.Connector]
+	sg, err := s.signerFor(d)
+	if err != nil {
+		return nil, err
+	}
 	cs := d.Constraints
 	ipRange, network := networkBinding(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
@@ -45,6 +48,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 		resp.URL, resp.Method, resp.Fields, resp.ExpiresAt = form.URL, http.MethodPost, form.Fields, form.ExpiresAt.UTC()
 		resp.UnenforcedConstraints = b.unenforced
 		resp.ExpiryClampedBy = firstNonEmpty(form.ClampedBy, clampedBy)
+		dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
 		return resp, nil
 	}
 	b := binding{unenforced: cs.UnknownNames()}
@@ -76,6 +80,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 	}
 	resp.UnenforcedConstraints = b.unenforced
 	resp.ExpiryClampedBy = firstNonEmpty(signed.ClampedBy, clampedBy)
+	dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
 	return resp, nil
 }
 
