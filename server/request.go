@@ -1,14 +1,8 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
-	"net/http"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -33,70 +27,6 @@ const (
 	maxContentTypeBytes = 256
 	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
 )
-
-// decodeJSON reads exactly one JSON object of type T from the body, with a
-// size limit, rejecting unknown fields and trailing data.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		return jsonProblem(err, limit)
-	}
-	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
-	if !utf8.Valid(body) {
-		return invalid("request body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err, limit)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return invalid("body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-func jsonProblem(err error, limit int64) *Error {
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
-	case errors.As(err, &se):
-		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return invalid("body must be a JSON object")
-		}
-		return invalid(fmt.Sprintf("field %q must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
-	case errors.Is(err, io.EOF):
-		return invalid("request body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("request body is truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return invalid("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return invalid("request body is not valid JSON")
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int64", "int":
-		return "integer"
-	case "ptr":
-		return "integer"
-	}
-	return k
-}
 
 // Validate checks every field before the policy sees the request.
 func (r *SignRequest) Validate() *Error {

@@ -204,7 +204,11 @@ func TestRejectsBadRequests(t *testing.T) {
 	}{
 		{name: "no credentials", givenBody: `{}`, wantStatus: 401, wantCode: "unauthenticated"},
 		{name: "an unknown key", givenKey: "nope", givenBody: `{}`, wantStatus: 401, wantCode: "unauthenticated"},
-		{name: "an empty body", givenKey: aliceKey, wantStatus: 400, wantCode: "invalid_request", wantDetail: "empty"},
+		{name: "an empty body", givenKey: aliceKey, givenContentType: "application/json", wantStatus: 400, wantCode: "invalid_request", wantDetail: "empty"},
+		{name: "a field name in another case", givenKey: aliceKey, givenBody: `{"TEAM":"vision","operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `unknown field "TEAM"`},
+		{name: "a duplicated field", givenKey: aliceKey, givenBody: `{"team":"nlp","team":"vision","operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `field "team" appears more than once`},
+		{name: "a wrong JSON type, named in JSON's terms", givenKey: aliceKey, givenBody: `{"team":["vision"],"operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `field "team" must be a string`},
+		{name: "a body without a Content-Type", givenKey: aliceKey, givenBody: `{"team":"vision","operation":"read","object":"a"}`, givenContentType: "none", wantStatus: 415, wantCode: "invalid_request"},
 		{name: "malformed JSON", givenKey: aliceKey, givenBody: `{"team":`, wantStatus: 400, wantCode: "invalid_request", wantDetail: "JSON"},
 		{name: "a JSON array", givenKey: aliceKey, givenBody: `[]`, wantStatus: 400, wantCode: "invalid_request", wantDetail: "object"},
 		{name: "an unknown field", givenKey: aliceKey, givenBody: `{"team":"vision","operation":"read","object":"a","bucket":"x"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `unknown field "bucket"`},
@@ -235,7 +239,11 @@ func TestRejectsBadRequests(t *testing.T) {
 		for _, path := range []string{"/v1/sign", "/v1/decide"} {
 			t.Run(path+" rejects "+tc.name, func(t *testing.T) {
 				var hdr []string
-				if tc.givenContentType != "" {
+				switch tc.givenContentType {
+				case "":
+				case "none":
+					hdr = []string{"Content-Type", ""}
+				default:
 					hdr = []string{"Content-Type", tc.givenContentType}
 				}
 				r := h.do(t, "POST", path, tc.givenKey, tc.givenBody, hdr...)
