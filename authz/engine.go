@@ -67,11 +67,6 @@ type revision struct {
 // Option configures an Engine.
 type Option func(*Engine)
 
-// WithClock sets the clock used for activation times.
-func WithClock(now func() time.Time) Option {
-	return func(e *Engine) { e.now = now }
-}
-
 // New returns an engine with no active policy; Activate one before use.
 func New(opts ...Option) *Engine {
 	e := &Engine{

@@ -55,9 +55,6 @@ func WatchDir(ctx context.Context, e *authz.Engine, dir string, opts ...LoadOpti
 	return dw, nil
 }
 
-// Source names the watched directory as revisions and reports show it.
-func (dw *DirWatcher) Source() string { return dw.source }
-
 // Close stops watching (so does the end of WatchDir's context) and waits for a reload in progress to finish.
 func (dw *DirWatcher) Close() error {
 	select {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/signgate/signgate/signer"
 )
@@ -64,9 +63,8 @@ type Signer struct {
 	v4     *v4.Signer
 	now    signer.Clock
 
-	minLife time.Duration    // see WithMinCredentialLifetime
-	api     apiClient        // for CreateMultipartUpload and POST policies
-	apiHTTP awss3.HTTPClient // see WithAPIHTTPClient
+	minLife time.Duration // see WithMinCredentialLifetime
+	api     apiClient     // for CreateMultipartUpload and POST policies
 }
 
 var _ signer.Signer = (*Signer)(nil)
