@@ -2,20 +2,19 @@ package authz
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/open-policy-agent/opa/v1/bundle"
 )
 
 // SigningKeyID names the key that verified b's signature: the key id that
 // vc names (OPA then ignores the token's), otherwise the token's "kid"
 // header, otherwise its deprecated "keyid" claim. It is empty for an
-// unsigned bundle.
+// unsigned bundle. It reads a token that OPA has already verified.
 func SigningKeyID(b *bundle.Bundle, vc *bundle.VerificationConfig) string {
 	if len(b.Signatures.Signatures) == 0 {
 		return ""
@@ -23,20 +22,17 @@ func SigningKeyID(b *bundle.Bundle, vc *bundle.VerificationConfig) string {
 	if vc != nil && vc.KeyID != "" {
 		return vc.KeyID
 	}
-	parts := strings.Split(b.Signatures.Signatures[0], ".")
-	if len(parts) != 3 {
+	msg, err := jws.Parse([]byte(b.Signatures.Signatures[0]), jws.WithCompact())
+	if err != nil || len(msg.Signatures()) == 0 {
 		return ""
 	}
-	var hdr struct {
-		KID string `json:"kid"`
+	if kid, ok := msg.Signatures()[0].ProtectedHeaders().KeyID(); ok && kid != "" {
+		return kid
 	}
 	var claims struct {
 		KeyID string `json:"keyid"`
 	}
-	if raw, err := base64.RawURLEncoding.DecodeString(parts[0]); err == nil && json.Unmarshal(raw, &hdr) == nil && hdr.KID != "" {
-		return hdr.KID
-	}
-	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && json.Unmarshal(raw, &claims) == nil {
+	if json.Unmarshal(msg.Payload(), &claims) == nil {
 		return claims.KeyID
 	}
 	return ""
