@@ -143,7 +143,8 @@ type Signed struct {
 	Headers   map[string]string // every header the client must send
 	ExpiresAt time.Time         // the expiry signed into the URL, exactly
 	// ClampedBy says why ExpiresAt is earlier than the grant's TTL:
-	// ClampedByCredential when the signing credential expires first; "".
+	// ClampedByCredential when the signing credential expires first,
+	// otherwise "" (the caller applies ClampTTL's provider limit itself).
 	ClampedBy string
 }
 
