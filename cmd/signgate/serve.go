@@ -68,12 +68,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	reg := newRegistry()
-	auditor, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
+	auditor, followPolicy, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
 	if err != nil {
 		return err
 	}
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
-	engine := authz.New(authz.WithObserver(followPolicy(auditor)), authz.WithLogger(log.With("component", "policy")))
+	engine := authz.New(authz.WithObserver(followPolicy), authz.WithLogger(log.With("component", "policy")))
 	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
 	if err != nil {
 		return err
