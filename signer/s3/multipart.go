@@ -64,6 +64,9 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	if err != nil {
 		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
+	}
 	at := s.now().UTC().Truncate(time.Second)
 	creds, secs, clampedBy, err := s.signingWindow(ctx, at, int64(g.TTL/time.Second))
 	if err != nil {
