@@ -99,7 +99,7 @@ func (s *Server) signItem(ctx context.Context, dc *decision, p Principal, req *S
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.decideInto(ctx, dc, BuildInput(p, req, ip, ua, now)); err != nil {
+	if err := s.decideInto(ctx, dc, buildInput(p, req, ip, ua, now)); err != nil {
 		return nil, err
 	}
 	if !dc.d.Allow {

@@ -117,9 +117,9 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 // CodeClientClosed: the client went away before its answer was ready.
 const CodeClientClosed = "client_closed_request"
 
-// StatusClientClosed is the status recorded (and answered, to nobody) for
+// statusClientClosed is the status recorded (and answered, to nobody) for
 // a request whose client went away: nginx's 499.
-const StatusClientClosed = 499
+const statusClientClosed = 499
 
 // settle is the problem a caller gets for err: 499 when the client has
 // gone, and the decision id on every problem of a decided request.
@@ -137,7 +137,7 @@ func settle(ctx context.Context, dc *decision, err error) error {
 		pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) && (pe.Problem.Status >= 500 || errors.Is(err, context.Canceled)) {
-		pe = problem(StatusClientClosed, CodeClientClosed, "the client closed the request before its answer was ready", err)
+		pe = problem(statusClientClosed, CodeClientClosed, "the client closed the request before its answer was ready", err)
 		pe.Problem.Title = "Client Closed Request"
 	}
 	if dc.decided && pe.Problem.DecisionID == "" {

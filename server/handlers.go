@@ -65,7 +65,7 @@ func (s *Server) readRequest(c echo.Context) (*SignRequest, error) {
 // requestInput is the policy input of req from c.
 func (s *Server) requestInput(c echo.Context, req *SignRequest) authz.Input {
 	r := c.Request()
-	return BuildInput(principal(c), req, c.RealIP(), r.UserAgent(), s.now())
+	return buildInput(principal(c), req, c.RealIP(), r.UserAgent(), s.now())
 }
 
 // decideInto asks the policy about in for dc. It is safe for concurrent

@@ -6,9 +6,9 @@ import (
 	"github.com/signgate/signgate/authz"
 )
 
-// BuildInput is the one place a request becomes a policy input. It is
+// buildInput is the one place a request becomes a policy input. It is
 // pure: the same arguments always give the same document.
-func BuildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) authz.Input {
+func buildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) authz.Input {
 	teams := p.Teams
 	if teams == nil {
 		teams = []string{}

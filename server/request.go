@@ -37,7 +37,7 @@ func (r *SignRequest) Validate() *Error {
 	if !op.Valid() {
 		return invalid(`operation must be one of "read", "write" or "delete"`)
 	}
-	if err := ValidateKey(r.Object); err != nil {
+	if err := signer.ValidateKey(r.Object); err != nil {
 		return invalid("object: " + err.Error())
 	}
 	if err := validateExpiresIn(r.ExpiresIn); err != nil {
@@ -85,10 +85,6 @@ func validateName(field, v string, max int) *Error {
 	}
 	return nil
 }
-
-// ValidateKey rejects object keys that are ambiguous or dangerous on some
-// provider (signer.ValidateKey).
-func ValidateKey(key string) error { return signer.ValidateKey(key) }
 
 func hasControl(s string) bool {
 	for _, r := range s {

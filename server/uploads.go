@@ -31,7 +31,7 @@ func (r *UploadRequest) Validate() *Error {
 	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
 		return err
 	}
-	if err := ValidateKey(r.Object); err != nil {
+	if err := signer.ValidateKey(r.Object); err != nil {
 		return invalid("object: " + err.Error())
 	}
 	if r.Size == 0 {
@@ -59,10 +59,10 @@ func planDetail(err error) string {
 	return why
 }
 
-// BuildUploadInput is BuildInput for an upload: a write of the object,
+// buildUploadInput is buildInput for an upload: a write of the object,
 // with its size in input.action.size. It is pure.
-func BuildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) authz.Input {
-	in := BuildInput(p, &SignRequest{
+func buildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) authz.Input {
+	in := buildInput(p, &SignRequest{
 		Team: r.Team, Operation: string(signer.OpWrite), Object: r.Object,
 		ExpiresIn: r.ExpiresIn, ContentType: r.ContentType,
 	}, ip, userAgent, now)
@@ -120,7 +120,7 @@ func (s *Server) upload(c echo.Context, dc *decision) (any, error) {
 		return nil, err
 	}
 	r := c.Request()
-	if err := s.decideInto(r.Context(), dc, BuildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now())); err != nil {
+	if err := s.decideInto(r.Context(), dc, buildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now())); err != nil {
 		return nil, err
 	}
 	if !dc.d.Allow {
