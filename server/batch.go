@@ -76,8 +76,8 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 	requestID := c.Response().Header().Get(echo.HeaderXRequestID)
 	out := BatchResponse{Results: make([]BatchResult, len(outs))}
 	for i, o := range outs {
-		if o.err == nil {
-			out.Results[i] = BatchResult{Status: http.StatusOK, SignResponse: o.body.(*SignResponse)}
+		if resp, ok := o.body.(*SignResponse); ok && o.err == nil {
+			out.Results[i] = BatchResult{Status: http.StatusOK, SignResponse: resp}
 			continue
 		}
 		var pe *Error

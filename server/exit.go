@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,16 +103,11 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 		}
 		return
 	}
-	done := make(chan struct{}, len(outs))
+	var wg sync.WaitGroup
 	for _, o := range outs {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			s.record(c, endpoint, o)
-		}()
+		wg.Go(func() { s.record(c, endpoint, o) })
 	}
-	for range outs {
-		<-done
-	}
+	wg.Wait()
 }
 
 // CodeClientClosed: the client went away before its answer was ready.
@@ -148,12 +144,21 @@ func settle(ctx context.Context, dc *decision, err error) error {
 
 // record writes the decision record of o, counts its metrics, and, when
 // a strict auditor could not store the record, turns o into a 503
-// audit_unavailable problem.
+// audit_unavailable problem. An auditor that panics counts as one that
+// could not store the record.
 func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
 	dc := o.dc
 	if !dc.decided {
 		return // the request never reached the policy
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("audit record not stored", "decision_id", dc.id, "err", fmt.Sprintf("panic: %v", r))
+			perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", nil)
+			perr.Problem.DecisionID = dc.id
+			o.body, o.err = nil, perr
+		}
+	}()
 	rec := &Record{
 		DecisionID: dc.id,
 		Input:      &dc.input,
