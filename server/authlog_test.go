@@ -17,7 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -77,7 +77,7 @@ func TestRefusedCredentialsAreExplainedAtDebug(t *testing.T) {
 	}
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		var logs syncBuf
-		e := New(bundles.New(), nil, auth, WithClock(clk.now),
+		e := New(authz.New(), nil, auth, WithClock(clk.now),
 			WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level}))))
 		for i, tt := range tests {
 			t.Run(level.String()+"/"+tt.name, func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestEchoLogsGoToTheLogNotStdout(t *testing.T) {
 	defer func() { os.Stdout = stdout }()
 
 	var logs syncBuf
-	e := New(bundles.New(), nil, Chain(), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	e := New(authz.New(), nil, Chain(), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	e.GET("/boom", func(echo.Context) error { panic("handler bug") })
 	req := httptest.NewRequest(http.MethodGet, "/boom", nil)
 	req.Header.Set(echo.HeaderXRequestID, "req-panic")

@@ -28,7 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -773,7 +773,7 @@ func TestJWTThroughHTTP(t *testing.T) {
 	keys, err := NewAPIKeys([]config.APIKey{{SHA256: hex.EncodeToString(sum[:]), Subject: "bob"}})
 	must(t, err)
 	rec := &jwtRecorder{}
-	e := New(bundles.New(), nil, Chain(keys, newTestJWT(t, testOIDC(idp.srv.URL), clk, idp)),
+	e := New(authz.New(), nil, Chain(keys, newTestJWT(t, testOIDC(idp.srv.URL), clk, idp)),
 		WithClock(clk.now), WithAuditor(rec))
 
 	body := `{"team":"vision","operation":"read","object":"cats/1.jpg"}`

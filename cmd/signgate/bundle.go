@@ -12,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/keys"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 )
 
@@ -82,7 +83,7 @@ func bundleBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *revision != "" {
 		b.Manifest.Revision = *revision
 	}
-	rev, err := bundles.Check(ctx, b)
+	rev, err := authz.Check(ctx, b)
 	if err != nil {
 		return fmt.Errorf("bundle build: signgate would refuse this bundle: %w", err)
 	}
@@ -146,11 +147,11 @@ func bundleVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("bundle verify: %s: %w", pos[0], err)
 	}
-	rev, err := bundles.Check(ctx, &b)
+	rev, err := authz.Check(ctx, &b)
 	if err != nil {
 		return fmt.Errorf("bundle verify: signgate would refuse this bundle: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s: signature OK (key %s), revision %s, %d modules\n", pos[0], bundles.SigningKeyID(&b, vc), rev, len(b.Modules))
+	fmt.Fprintf(stdout, "%s: signature OK (key %s), revision %s, %d modules\n", pos[0], authz.SigningKeyID(&b, vc), rev, len(b.Modules))
 	return nil
 }
 

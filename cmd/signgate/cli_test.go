@@ -144,9 +144,10 @@ auth:
 connectors:
   vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1, endpoint: "http://127.0.0.1:9",
               credentials: {access_key_id_env: STDOUT_TEST_AK, secret_access_key_env: STDOUT_TEST_SK}}
+%s
 audit: {sink: console}
 log: {level: debug, format: text}
-`, sha256Hex(key))
+`, sha256Hex(key), otherExampleConnectors(t))
 	cfgFile := filepath.Join(dir, "signgate.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

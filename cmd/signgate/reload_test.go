@@ -31,6 +31,7 @@ func TestSIGHUPReloadsWithoutDroppingARequestOrARecord(t *testing.T) {
 	auditFile := filepath.Join(dir, "audit.jsonl")
 	cfgFile := filepath.Join(dir, "signgate.yaml")
 	const keep, removed, added = "key-kept", "key-removed", "key-added"
+	others := otherExampleConnectors(t)
 	writeConfig := func(extra string, keys ...string) {
 		t.Helper()
 		var b strings.Builder
@@ -42,8 +43,9 @@ func TestSIGHUPReloadsWithoutDroppingARequestOrARecord(t *testing.T) {
 		fmt.Fprintf(&b, `connectors:
   vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1, endpoint: "http://127.0.0.1:9",
               credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+%s
 audit: {mode: strict, sink: file, path: %q}
-%s`, auditFile, extra)
+%s`, others, auditFile, extra)
 		if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -296,6 +298,7 @@ func TestSIGHUPAppliesTheLogLevel(t *testing.T) {
 	const key = "log-level-reload-key"
 	sum := sha256.Sum256([]byte(key))
 	cfgFile := filepath.Join(dir, "signgate.yaml")
+	others := otherExampleConnectors(t)
 	write := func(level string) {
 		cfg := fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -303,10 +306,11 @@ log: {level: %s}
 auth:
   api_keys: [{sha256: %q, subject: ops, teams: [vision]}]
 connectors:
-  c1: {provider: s3, bucket: acme-c1, region: us-east-1, endpoint: "http://127.0.0.1:7070",
-       credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+  vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1, endpoint: "http://127.0.0.1:9",
+              credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+%s
 audit: {sink: none}
-`, level, hex.EncodeToString(sum[:]))
+`, level, hex.EncodeToString(sum[:]), others)
 		if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
@@ -78,18 +78,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	}
 	reg := newRegistry()
-	auditor, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
+	auditor, followPolicy, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
 	if err != nil {
 		return err
 	}
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
-	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
-		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
-	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
-	if err != nil {
-		return err
-	}
-	defer stopPolicy()
+	engine := authz.New(authz.WithObserver(followPolicy), authz.WithLogger(log.With("component", "policy")))
 	auth, err := buildAuth(ctx, cfg, log) // reload.go
 	if err != nil {
 		return err
@@ -120,6 +114,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		opts = append(opts, server.WithRealIPHeader())
 	}
 	e := server.New(engine, signers, live, opts...)
+	// After server.New, which tells the engine the configured connectors.
+	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	if err != nil {
+		return err
+	}
+	defer stopPolicy()
 	rl := newReloader(ctx, log, reg, cfg, live, reloadPolicy, auditor) // reload.go
 	rl.appliers = append(rl.appliers, logApplier(logs))
 	if !*dev {

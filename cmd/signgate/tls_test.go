@@ -240,8 +240,9 @@ auth:
 connectors:
   vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1, endpoint: "http://127.0.0.1:9",
               credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+%s
 audit: {sink: none}
-`, certFile, keyFile, caFile, hex.EncodeToString(sum[:]))
+`, certFile, keyFile, caFile, hex.EncodeToString(sum[:]), otherExampleConnectors(t))
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +337,9 @@ auth: {api_keys: [{sha256: %q, subject: ops}]}
 connectors:
   vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1,
               credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+%s
 audit: {sink: none}
-`, tt.givenTLS, strings.Repeat("a", 64))
+`, tt.givenTLS, strings.Repeat("a", 64), otherExampleConnectors(t))
 			if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
