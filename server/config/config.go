@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the whole configuration file.
@@ -27,6 +25,7 @@ type Config struct {
 	Audit      Audit                `json:"audit"`
 	Metrics    Metrics              `json:"metrics"`
 	Network    Network              `json:"network"`
+	Log        Log                  `json:"log"`
 }
 
 // Network names the bucket-side network controls that `signgate netpolicy`
@@ -57,6 +56,8 @@ type Server struct {
 	// GOGC or GOMEMLIMIT environment variables are set (docs/performance.md).
 	GCPercent      int `json:"gc_percent"`
 	MemoryLimitMiB int `json:"memory_limit_mib"`
+	// TLS, when set, serves the API over HTTPS (tls.go).
+	TLS TLS `json:"tls"`
 	// RequireSigners keeps /readyz at 503 while any connector cannot sign
 	// (credentials not obtained, signBlob refused, no delegation key).
 	RequireSigners bool `json:"require_signers"`
@@ -97,11 +98,44 @@ type Credentials struct {
 	MinLifetime Duration `json:"min_lifetime"`
 
 	ServiceAccountFile string `json:"service_account_file"`
-	Keyless
 
 	AccountName    string `json:"account_name"`
 	AccountKeyEnv  string `json:"account_key_env"`
 	AccountKeyFile string `json:"account_key_file"`
+
+	// Keyless signing (keyless.go, docs/configuration.md): short-lived
+	// credentials that each cloud issues to the workload, no storage key.
+	// GCS: sign through the IAM Credentials API's signBlob with
+	// Application Default Credentials, as their own account or, with
+	// ImpersonateServiceAccount, as that account.
+	IAMSignBlob               bool   `json:"iam_sign_blob"`
+	ImpersonateServiceAccount string `json:"impersonate_service_account"`
+	// IAMEndpoint replaces https://iamcredentials.googleapis.com (Private
+	// Service Connect, or a test endpoint).
+	IAMEndpoint string `json:"iam_endpoint"`
+	// SignTimeout bounds one signBlob call (default 5s); SignConcurrency
+	// bounds the calls in flight per connector (default 16).
+	SignTimeout     Duration `json:"sign_timeout"`
+	SignConcurrency int      `json:"sign_concurrency"`
+
+	// Azure: sign user-delegation SAS with a key obtained through
+	// Microsoft Entra ID (azidentity's default chain), never the account key.
+	UserDelegation bool `json:"user_delegation"`
+	// DelegationKeyLifetime is how long each delegation key is asked for
+	// (default and maximum 7 days); it is renewed at half its life.
+	DelegationKeyLifetime Duration `json:"delegation_key_lifetime"`
+
+	// AWS: assume RoleARN through STS on top of the default chain.
+	RoleARN     string   `json:"role_arn"`
+	ExternalID  string   `json:"external_id"`
+	SessionName string   `json:"session_name"`
+	Duration    Duration `json:"duration"` // default 1h; 15m to 12h
+	// SessionPolicy is "bucket" (the default: an inline policy that allows
+	// only the signed object actions on this connector's bucket and its
+	// teams' prefixes) or "none".
+	SessionPolicy string `json:"session_policy"`
+	// STSEndpoint replaces the regional STS endpoint (VPC endpoint, tests).
+	STSEndpoint string `json:"sts_endpoint"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.
@@ -119,20 +153,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // Load reads, defaults and validates the file at path. Unknown fields are
-// errors, so that a typo never silently weakens a setting.
+// errors, so that a typo never silently weakens a setting, and ${NAME}
+// references are replaced by environment variables (load.go).
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(raw)
+	return parse(path, raw)
 }
 
 // Parse is Load for bytes.
-func Parse(raw []byte) (*Config, error) {
+func Parse(raw []byte) (*Config, error) { return parse("", raw) }
+
+func parse(file string, raw []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := decodeYAML(file, raw, &c); err != nil {
+		return nil, err
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -200,6 +237,7 @@ func (c *Config) Validate() error {
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
+	c.Server.TLS.validate("server.tls", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
@@ -231,6 +269,7 @@ func (c *Config) Validate() error {
 	}
 	c.Audit.validate("audit", bad)
 	c.Metrics.validate("metrics", c.Listen, bad)
+	c.Log.validate("log", bad)
 	return errors.Join(errs...)
 }
 

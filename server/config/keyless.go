@@ -7,45 +7,10 @@ import (
 	"time"
 )
 
-// Keyless holds the credential settings that keep long-lived storage keys
-// out of signgate: each provider signs with short-lived credentials that
-// its cloud issues to the workload (docs/configuration.md).
-type Keyless struct {
-	// GCS: sign through the IAM Credentials API's signBlob with
-	// Application Default Credentials, as their own account or, with
-	// ImpersonateServiceAccount, as that account.
-	IAMSignBlob               bool   `json:"iam_sign_blob"`
-	ImpersonateServiceAccount string `json:"impersonate_service_account"`
-	// IAMEndpoint replaces https://iamcredentials.googleapis.com (Private
-	// Service Connect, or a test endpoint).
-	IAMEndpoint string `json:"iam_endpoint"`
-	// SignTimeout bounds one signBlob call (default 5s); SignConcurrency
-	// bounds the calls in flight per connector (default 16).
-	SignTimeout     Duration `json:"sign_timeout"`
-	SignConcurrency int      `json:"sign_concurrency"`
-
-	// Azure: sign user-delegation SAS with a key obtained through
-	// Microsoft Entra ID (azidentity's default chain), never the account key.
-	UserDelegation bool `json:"user_delegation"`
-	// DelegationKeyLifetime is how long each delegation key is asked for
-	// (default and maximum 7 days); it is renewed at half its life.
-	DelegationKeyLifetime Duration `json:"delegation_key_lifetime"`
-
-	// AWS: assume RoleARN through STS on top of the default chain.
-	RoleARN     string   `json:"role_arn"`
-	ExternalID  string   `json:"external_id"`
-	SessionName string   `json:"session_name"`
-	Duration    Duration `json:"duration"` // default 1h; 15m to 12h
-	// SessionPolicy is "bucket" (the default: an inline policy that allows
-	// only the signed object actions on this connector's bucket and its
-	// teams' prefixes) or "none".
-	SessionPolicy string `json:"session_policy"`
-	// STSEndpoint replaces the regional STS endpoint (VPC endpoint, tests).
-	STSEndpoint string `json:"sts_endpoint"`
-}
-
 // GCSKeyless reports whether a GCS connector signs through signBlob.
-func (k Keyless) GCSKeyless() bool { return k.IAMSignBlob || k.ImpersonateServiceAccount != "" }
+func (cr Credentials) GCSKeyless() bool {
+	return cr.IAMSignBlob || cr.ImpersonateServiceAccount != ""
+}
 
 var (
 	roleARN     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
@@ -54,7 +19,7 @@ var (
 )
 
 func (cr Credentials) validateGCS(p string, bad func(path, format string, args ...any)) {
-	k := cr.Keyless
+	k := cr
 	switch {
 	case cr.ServiceAccountFile == "" && !k.GCSKeyless():
 		bad(p, "set service_account_file, or iam_sign_blob or impersonate_service_account to sign through IAM without a key")
@@ -81,7 +46,7 @@ func (cr Credentials) validateGCS(p string, bad func(path, format string, args .
 // validateKeylessFor refuses a keyless setting on a provider it does not
 // belong to, and checks the Azure and AWS ones.
 func (cr Credentials) validateKeylessFor(provider, p string, bad func(path, format string, args ...any)) {
-	k := cr.Keyless
+	k := cr
 	if provider != "gcs" {
 		for name, set := range map[string]bool{
 			"iam_sign_blob": k.IAMSignBlob, "impersonate_service_account": k.ImpersonateServiceAccount != "",

@@ -80,6 +80,15 @@ connectors:
     bucket: acme-nlp
     endpoint: %s
     credentials: {impersonate_service_account: %s, iam_endpoint: %q, sign_timeout: 2s}
+  # The embedded policy's other connectors, which this test does not use.
+  vision-s3: {provider: s3, bucket: acme-vision, region: us-east-1, endpoint: "http://127.0.0.1:9",
+    credentials: {access_key_id_env: KEYLESS_AK, secret_access_key_env: KEYLESS_SK}}
+  research-s3: {provider: s3, bucket: acme-research, region: us-east-1, endpoint: "http://127.0.0.1:9",
+    credentials: {access_key_id_env: KEYLESS_AK, secret_access_key_env: KEYLESS_SK}}
+  contractors-s3: {provider: s3, bucket: acme-contractors, region: us-east-1, endpoint: "http://127.0.0.1:9",
+    credentials: {access_key_id_env: KEYLESS_AK, secret_access_key_env: KEYLESS_SK}}
+  web-azure: {provider: azure, container: acme-web, endpoint: "http://127.0.0.1:9/devstoreaccount1",
+    credentials: {account_name: devstoreaccount1, account_key_env: KEYLESS_AZ}}
 audit: {sink: none}
 `, port, sum, gcsSrv.Endpoint, sa.Email, iam.URL)
 		if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
@@ -99,7 +108,8 @@ audit: {sink: none}
 		}
 		return nil
 	}
-	env := []string{"GOOGLE_APPLICATION_CREDENTIALS=" + adc, "GCE_METADATA_HOST=127.0.0.1:9"}
+	env := []string{"GOOGLE_APPLICATION_CREDENTIALS=" + adc, "GCE_METADATA_HOST=127.0.0.1:9",
+		"KEYLESS_AK=unused", "KEYLESS_SK=unused", "KEYLESS_AZ=" + storage.AzuriteKey}
 	p, _, err := storage.StartServer(ctx, "signgate-keyless", dir, env, argv, ready)
 	if err != nil {
 		t.Fatal(err)
