@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// interval is how often a condition is polled.
-const interval = 10 * time.Millisecond
+// maxInterval bounds the pause between two polls. The first pauses are
+// shorter, so that a wait for what is nearly there stays short.
+const maxInterval = 16 * time.Millisecond
 
 // Check polls cond until it returns nil, and fails the test with cond's
 // last error once within has passed. cond's error says why the wait is not
@@ -19,7 +20,7 @@ const interval = 10 * time.Millisecond
 func Check(t testing.TB, within time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for {
+	for pause := time.Millisecond; ; pause = min(2*pause, maxInterval) {
 		err := cond()
 		if err == nil {
 			return
@@ -27,7 +28,7 @@ func Check(t testing.TB, within time.Duration, what string, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s: %v", within, what, err)
 		}
-		time.Sleep(interval)
+		time.Sleep(pause)
 	}
 }
 
