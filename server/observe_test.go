@@ -443,7 +443,7 @@ func TestStrictAuditOfABatch(t *testing.T) {
 		items = append(items, fmt.Sprintf(`{"team":"vision","operation":"read","object":"b/%d"}`, i))
 	}
 	body := `{"items":[` + strings.Join(items, ",") + `]}`
-	t.Run("stores every item's record in a few group commits", func(t *testing.T) {
+	t.Run("stores every item's record", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.jsonl")
 		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: path})
 		r := o.do(t, "POST", "/v1/sign/batch", aliceKey, body)
@@ -453,9 +453,12 @@ func TestStrictAuditOfABatch(t *testing.T) {
 		if got := strings.Count(readFile(t, path), "\n"); got != 50 {
 			t.Fatalf("%d records for a batch of 50", got)
 		}
-		if commits := o.scrape(t)["signgate_audit_commit_records"]; commits >= 25 {
-			t.Errorf("%v commits for one batch of 50: the items waited one after another", commits)
-		}
+		// How many commits stored them depends on how fast this machine's
+		// fsync is and how its scheduler runs the items' goroutines; that
+		// the records reach the pipeline together, and that the pipeline
+		// groups what waits, is tested without either
+		// (TestStrictAuditGetsABatchsRecordsTogether, audit's TestGroupCommit).
+		t.Logf("%v commits for one batch of 50", o.scrape(t)["signgate_audit_commit_records"])
 	})
 	t.Run("gives every item 503 and no URL when the records cannot be stored", func(t *testing.T) {
 		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: "/dev/full"})
