@@ -97,15 +97,23 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 	for _, o := range outs {
 		o.err = settle(ctx, o.dc, o.err)
 	}
+	// The records of one request share one wait: a batch whose records
+	// find no room waits the auditor's timeout once, not once per item.
+	rctx := context.WithoutCancel(ctx)
+	if w, ok := s.auditor.(interface{ Timeout() time.Duration }); ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(rctx, w.Timeout())
+		defer cancel()
+	}
 	if st, ok := s.auditor.(interface{ Strict() bool }); !ok || !st.Strict() || len(outs) < 2 {
 		for _, o := range outs {
-			s.record(c, endpoint, o)
+			s.record(rctx, c, endpoint, o)
 		}
 		return
 	}
 	var wg sync.WaitGroup
 	for _, o := range outs {
-		wg.Go(func() { s.record(c, endpoint, o) })
+		wg.Go(func() { s.record(rctx, c, endpoint, o) })
 	}
 	wg.Wait()
 }
@@ -145,8 +153,9 @@ func settle(ctx context.Context, dc *decision, err error) error {
 // record writes the decision record of o, counts its metrics, and, when
 // a strict auditor could not store the record, turns o into a 503
 // audit_unavailable problem. An auditor that panics counts as one that
-// could not store the record.
-func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
+// could not store the record. A best_effort pipeline fails only the record
+// of an issued URL, and only when it found no room for it within ctx.
+func (s *Server) record(ctx context.Context, c echo.Context, endpoint string, o *outcome) {
 	dc := o.dc
 	if !dc.decided {
 		return // the request never reached the policy
@@ -186,14 +195,14 @@ func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
 		rec.ExpiryClampedBy = clampedBy(dc)
 	}
 	s.metrics.decision(endpoint, dc, s.providerOf(dc), rec.Error)
-	err := s.auditor.Record(context.WithoutCancel(c.Request().Context()), rec)
+	err := s.auditor.Record(ctx, rec)
 	if err == nil {
 		return
 	}
 	s.log.Error("audit record not stored", "request_id", rec.RequestID, "decision_id", dc.id, "err", err)
 	if !errors.Is(err, audit.ErrUnavailable) {
-		// Only a strict pipeline fails a record; any other auditor's error
-		// is logged, as a best-effort sink's would be.
+		// Only the pipeline fails a record; any other auditor's error is
+		// logged, as a best-effort sink's would be.
 		return
 	}
 	perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)

@@ -90,6 +90,32 @@ func record(id string) *Record {
 	}
 }
 
+// denial is the record of a denied /v1/sign: it issues no URL, so
+// best_effort may shed it.
+func denial(id string) *Record {
+	r := record(id)
+	r.Result = &authz.Decision{Allow: false, Reasons: []string{"not_a_member"}, Revision: "sha256:3f1c"}
+	r.Status, r.Provider, r.Bucket = 403, "", ""
+	r.ExpiresAt, r.ExpiryClampedBy = time.Time{}, ""
+	return r
+}
+
+// gatedWriter holds every write until open is closed: a sink that cannot
+// keep up.
+type gatedWriter struct {
+	open chan struct{}
+	mu   sync.Mutex
+	n    int
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	<-w.open
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n += len(p)
+	return len(p), nil
+}
+
 // event is a record as written, the fields the tests read.
 type event struct {
 	DecisionID string            `json:"decision_id"`

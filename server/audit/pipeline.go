@@ -30,15 +30,22 @@ var ErrUnavailable = errors.New("audit: record not stored")
 // plugin (drop and mask policies, then the sink or the upload buffer) and
 // commits them in groups.
 //
-// best_effort: Record never blocks; a full queue drops its oldest record,
-// and OPA's upload buffer does the same. strict: Record returns only once
-// the record is stored (written and fsynced, or acknowledged by the
+// best_effort sheds what no URL depends on first: a record of a denial, a
+// failure or a /v1/decide answer waits in its own queue, whose oldest
+// record goes when it is full, and with the service sink it stops entering
+// OPA's upload buffer once that is three-quarters full. A record of an
+// issued URL is never dropped to make room: it waits up to strict_timeout
+// for a place in its queue, then Record returns ErrUnavailable and the
+// request gets 503 and no URL. strict: Record returns only once every
+// record is stored (written and fsynced, or acknowledged by the
 // decision-log service), or ErrUnavailable.
 type Pipeline struct {
 	strict  bool
 	service bool
 	timeout time.Duration
-	queue   chan *item
+	queue   chan *item // strict: every record; best_effort: records of issued URLs
+	shed    chan *item // best_effort: every other record; nil when strict
+	reserve int64      // best_effort service: shed records stay out of a buffer this full
 	batch   int // the most records per group commit
 	stop    chan struct{}
 	exited  chan struct{}
@@ -63,6 +70,7 @@ type Pipeline struct {
 // item is one record on its way; done is set in strict mode only.
 type item struct {
 	rec  *Record
+	shed bool // a best_effort record no URL depends on
 	done chan error
 	err  error
 	// state settles a strict item once, between the worker's answer and
@@ -124,17 +132,21 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		batch:     min(maxBatch, cfg.BufferSize),
 		stop:      make(chan struct{}),
 		exited:    make(chan struct{}),
+		reserve:   int64(cfg.BufferSize) * 3 / 4,
 		newPolicy: make(chan struct{}, 1),
 		reopen:    make(chan chan error),
 		log:       o.log,
 		now:       o.now,
 		sinkName:  cfg.Sink,
 	}
+	if !p.strict {
+		p.shed = make(chan *item, cfg.BufferSize)
+	}
 	switch cfg.Sink {
 	case "console":
 		p.sink = newSink(o.stdout, nil)
 	case "file":
-		f, err := openRotating(cfg.Path, int64(cfg.Rotation.MaxSizeMB)<<20, cfg.Rotation.MaxBackups, o.now)
+		f, err := openRotating(cfg.Path, int64(cfg.Rotation.MaxSizeMB)<<20, cfg.Rotation.MaxBackups, cfg.Rotation.MaxAge.Duration, o.now)
 		if err != nil {
 			return nil, err
 		}
@@ -187,24 +199,29 @@ func (p *Pipeline) applyPolicy() {
 	}
 }
 
-// Record hands rec to the pipeline. In best_effort mode it never blocks and
-// never fails. In strict mode it returns nil only once rec is stored, and
-// ErrUnavailable (wrapped) when the sink failed or did not answer in time.
-// rec must not be changed afterwards.
+// Record hands rec to the pipeline. In best_effort mode a record that
+// issues no URL never blocks and never fails; a record of an issued URL
+// waits up to strict_timeout (or ctx) for a place in the queue, and returns
+// ErrUnavailable (wrapped) when it found none. In strict mode it returns nil
+// only once rec is stored, and ErrUnavailable (wrapped) when the sink failed
+// or did not answer in time. rec must not be changed afterwards.
 func (p *Pipeline) Record(ctx context.Context, rec *Record) error {
-	if !p.strict {
+	if !p.strict && !rec.issuesURL() {
 		if p.closed.Load() {
 			p.stats.dropped[dropClosed].Add(1)
 			return nil
 		}
-		p.enqueue(&item{rec: rec})
+		p.enqueue(&item{rec: rec, shed: true})
 		return nil
 	}
 	if p.closed.Load() {
 		p.stats.failed.Add(1)
 		return fmt.Errorf("%w: shutting down", ErrUnavailable)
 	}
-	it := &item{rec: rec, done: make(chan error, 1)}
+	it := &item{rec: rec}
+	if p.strict {
+		it.done = make(chan error, 1)
+	}
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
 	select {
@@ -215,6 +232,9 @@ func (p *Pipeline) Record(ctx context.Context, rec *Record) error {
 	case <-ctx.Done():
 		p.stats.failed.Add(1)
 		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	if !p.strict {
+		return nil // queued: it is never dropped to make room
 	}
 	select {
 	case err := <-it.done:
@@ -233,17 +253,22 @@ func (p *Pipeline) Record(ctx context.Context, rec *Record) error {
 // Strict reports whether Record waits until the record is stored.
 func (p *Pipeline) Strict() bool { return p.strict }
 
-// enqueue sends it, dropping the oldest queued records to make room, as
-// OPA's event buffer does (opa#4659: an unbounded buffer is an OOM).
+// Timeout is how long Record waits for a place in the queue, or (strict)
+// for the record to be stored.
+func (p *Pipeline) Timeout() time.Duration { return p.timeout }
+
+// enqueue sends a shed record, dropping the oldest shed records to make
+// room, as OPA's event buffer does (opa#4659: an unbounded buffer is an
+// OOM). Records of issued URLs wait in another queue and are never taken.
 func (p *Pipeline) enqueue(it *item) {
 	for range 8 {
 		select {
-		case p.queue <- it:
+		case p.shed <- it:
 			return
 		default:
 		}
 		select {
-		case <-p.queue:
+		case <-p.shed:
 			p.stats.dropped[dropQueueFull].Add(1)
 		default:
 		}
@@ -263,7 +288,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	select {
 	case <-p.exited:
 	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("audit: %d records still queued at the shutdown deadline", len(p.queue)))
+		errs = append(errs, fmt.Errorf("audit: %d records still queued at the shutdown deadline", p.queued()))
 	}
 	if p.service {
 		if err := p.opa.plugin.Trigger(ctx); err != nil {
@@ -282,3 +307,6 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// queued is how many records wait in front of the sink.
+func (p *Pipeline) queued() int { return len(p.queue) + len(p.shed) }

@@ -290,17 +290,17 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestBestEffort(t *testing.T) {
-	t.Run("a full queue drops its oldest record and counts it", func(t *testing.T) {
-		p := &Pipeline{queue: make(chan *item, 2)}
+	t.Run("a full queue drops its oldest denial and counts it", func(t *testing.T) {
+		p := &Pipeline{shed: make(chan *item, 2)}
 		for i := range 5 {
-			p.enqueue(&item{rec: record(fmt.Sprint("d-", i))})
+			p.enqueue(&item{rec: denial(fmt.Sprint("d-", i)), shed: true})
 		}
 		if got := p.stats.dropped[dropQueueFull].Load(); got != 3 {
 			t.Errorf("dropped = %d, want 3", got)
 		}
 		var kept []string
 		for range 2 {
-			kept = append(kept, (<-p.queue).rec.DecisionID)
+			kept = append(kept, (<-p.shed).rec.DecisionID)
 		}
 		if !slices.Equal(kept, []string{"d-3", "d-4"}) {
 			t.Errorf("kept %v, want the newest two", kept)
@@ -310,18 +310,73 @@ func TestBestEffort(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		p := newPipeline(t, config.Audit{Sink: "service", BufferSize: 4, Service: config.AuditService{URL: downURL(t)}}, reg)
 		for i := range 50 {
-			if err := p.Record(context.Background(), record(fmt.Sprint("d-", i))); err != nil {
+			if err := p.Record(context.Background(), denial(fmt.Sprint("d-", i))); err != nil {
 				t.Fatalf("best_effort Record failed: %v", err)
 			}
 		}
 		eventually.Check(t, 5*time.Second, "at least 40 of 50 records counted as dropped", func() error {
-			buffer := gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": "buffer_full"})
-			queue := gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": "queue_full"})
-			if buffer+queue < 40 {
-				return fmt.Errorf("dropped: %v buffer_full, %v queue_full", buffer, queue)
+			var n float64
+			for _, reason := range []string{"buffer_full", "buffer_reserved", "queue_full"} {
+				n += gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": reason})
+			}
+			if n < 40 {
+				return fmt.Errorf("dropped: %v", n)
 			}
 			return nil
 		})
+		if got := gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": "buffer_full"}); got != 0 {
+			t.Errorf("OPA's buffer dropped %v items: denials filled its last quarter", got)
+		}
+		// The quarter kept for issued URLs takes one.
+		if err := p.Record(context.Background(), record("issued")); err != nil {
+			t.Fatalf("an issued URL's record found no room: %v", err)
+		}
+		eventually.True(t, 5*time.Second, "the issued URL's record in OPA's buffer", func() bool { return p.opa.buffered() == 4 })
+		if got := gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": "buffer_full"}); got != 0 {
+			t.Errorf("OPA's buffer dropped %v items", got)
+		}
+	})
+	t.Run("never drops an issued URL's record to make room; one that finds none in time fails", func(t *testing.T) {
+		w := &gatedWriter{open: make(chan struct{})}
+		reg := prometheus.NewRegistry()
+		cfg := auditConfig(t, config.Audit{Sink: "console", BufferSize: 2, StrictTimeout: config.Duration{Duration: 100 * time.Millisecond}})
+		p, err := New(context.Background(), cfg, WithStdout(w), WithRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.UsePolicy(context.Background(), embeddedPolicy(t)); err != nil {
+			t.Fatal(err)
+		}
+		var stored []string
+		var refused error
+		for i := range 10 { // the worker holds one, the queue two: the fourth or a later one finds no room
+			id := fmt.Sprint("issued-", i)
+			if err := p.Record(context.Background(), record(id)); err != nil {
+				refused = err
+				break
+			}
+			stored = append(stored, id)
+			for j := range 100 { // denials never wait, and never push it out
+				if err := p.Record(context.Background(), denial(fmt.Sprint("denied-", i, "-", j))); err != nil {
+					t.Fatalf("a denial's record failed: %v", err)
+				}
+			}
+		}
+		if !errors.Is(refused, ErrUnavailable) {
+			t.Fatalf("every issued URL's record was taken with the sink stuck; want ErrUnavailable once the queue is full, got %v", refused)
+		}
+		close(w.open)
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := gatherValue(t, reg, "signgate_audit_records_written_total", map[string]string{"sink": "console"}); got < float64(len(stored)) {
+			t.Errorf("%v records written, want at least the %d issued URLs'", got, len(stored))
+		}
+		if got := gatherValue(t, reg, "signgate_audit_failed_total", nil); got != 1 {
+			t.Errorf("failed_total = %v, want 1", got)
+		}
+		t.Logf("%d issued URLs' records stored, %v denials dropped, then one refused", len(stored),
+			gatherValue(t, reg, "signgate_audit_dropped_total", map[string]string{"reason": "queue_full"}))
 	})
 	t.Run("uploads records as OPA does: gzipped JSON arrays with a bearer token", func(t *testing.T) {
 		svc := newLogService(t)
@@ -372,11 +427,14 @@ func TestCloseFlushesEveryQueuedRecord(t *testing.T) {
 	if got := len(readEvents(t, path)); got != n {
 		t.Fatalf("file holds %d records after Close, want %d", got, n)
 	}
-	if err := p.Record(context.Background(), record("late")); err != nil {
-		t.Fatalf("a best_effort Record after Close failed: %v", err)
+	if err := p.Record(context.Background(), denial("late")); err != nil {
+		t.Fatalf("a best_effort Record of a denial after Close failed: %v", err)
 	}
 	if p.stats.dropped[dropClosed].Load() != 1 {
 		t.Error("a record after Close was not counted as dropped")
+	}
+	if err := p.Record(context.Background(), record("late-url")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("an issued URL's record after Close: got %v, want ErrUnavailable (no URL without a record)", err)
 	}
 }
 

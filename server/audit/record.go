@@ -54,6 +54,10 @@ type Record struct {
 	SignTime time.Duration // URL signing
 }
 
+// issuesURL reports whether r is the record of a URL handed out: best
+// effort never drops such a record to make room for another.
+func (r *Record) issuesURL() bool { return !r.ExpiresAt.IsZero() }
+
 // info turns r into the decision OPA's decision-log plugin logs. Values are
 // built as JSON-like Go values (maps, []any, json.Number), which the plugin
 // and the mask rules walk without a JSON round trip. The input is the very

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,15 +21,19 @@ import (
 type rotatingFile struct {
 	path       string
 	maxBytes   int64 // rotate before a write would pass this; 0: never
-	maxBackups int   // rotated files kept; 0: all
+	maxBackups int           // rotated files kept; 0 or less: all
+	maxAge     time.Duration // rotated files older than this go; 0: none
 	now        func() time.Time
+
+	// What prune removed, by reason; read by the metrics collector.
+	prunedCount, prunedAge atomic.Uint64
 
 	f    *os.File
 	size int64
 }
 
-func openRotating(path string, maxBytes int64, maxBackups int, now func() time.Time) (*rotatingFile, error) {
-	r := &rotatingFile{path: path, maxBytes: maxBytes, maxBackups: maxBackups, now: now}
+func openRotating(path string, maxBytes int64, maxBackups int, maxAge time.Duration, now func() time.Time) (*rotatingFile, error) {
+	r := &rotatingFile{path: path, maxBytes: maxBytes, maxBackups: maxBackups, maxAge: maxAge, now: now}
 	if err := r.open(); err != nil {
 		return nil, err
 	}
@@ -116,10 +121,11 @@ func (r *rotatingFile) rotate() error {
 	return nil
 }
 
-// prune removes the oldest rotated files beyond maxBackups. The timestamp
-// suffix sorts in time order.
+// prune removes rotated files older than maxAge, then the oldest beyond
+// maxBackups; by default neither is set and it removes nothing. The
+// timestamp suffix sorts in time order.
 func (r *rotatingFile) prune() {
-	if r.maxBackups <= 0 {
+	if r.maxBackups <= 0 && r.maxAge <= 0 {
 		return
 	}
 	matches, err := filepath.Glob(globEscape(r.path) + ".*")
@@ -127,21 +133,35 @@ func (r *rotatingFile) prune() {
 		return
 	}
 	var backups []string
+	now := r.now()
 	for _, m := range matches {
-		if isBackupSuffix(strings.TrimPrefix(m, r.path+".")) {
+		at, ok := backupTime(strings.TrimPrefix(m, r.path+"."))
+		switch {
+		case !ok:
+		case r.maxAge > 0 && now.Sub(at) > r.maxAge:
+			if os.Remove(m) == nil {
+				r.prunedAge.Add(1)
+			}
+		default:
 			backups = append(backups, m)
 		}
 	}
+	if r.maxBackups <= 0 {
+		return
+	}
 	slices.Sort(backups)
 	for len(backups) > r.maxBackups {
-		_ = os.Remove(backups[0])
+		if os.Remove(backups[0]) == nil {
+			r.prunedCount.Add(1)
+		}
 		backups = backups[1:]
 	}
 }
 
-func isBackupSuffix(s string) bool {
-	_, err := time.Parse("20060102T150405.000000000Z", s)
-	return err == nil
+// backupTime is when a rotated file was moved aside, from its suffix.
+func backupTime(s string) (time.Time, bool) {
+	t, err := time.Parse("20060102T150405.000000000Z", s)
+	return t, err == nil
 }
 
 func globEscape(p string) string {

@@ -15,12 +15,16 @@ func TestRotatingFile(t *testing.T) {
 		givenWrites int
 		givenMax    int64
 		givenKeep   int
-		wantFiles   int // the live file and the backups kept
+		givenMaxAge time.Duration // the clock moves 1ms each time it is read
+		wantFiles   int           // the live file and the backups kept
+		wantPruned  uint64
 	}{
 		{name: "keeps writing one file under the size limit", givenWrites: 4, givenMax: 100, givenKeep: 2, wantFiles: 1},
 		{name: "rotates before a write would pass the limit", givenWrites: 4, givenMax: 25, givenKeep: 5, wantFiles: 2},
-		{name: "keeps only max_backups rotated files", givenWrites: 10, givenMax: 10, givenKeep: 2, wantFiles: 3},
+		{name: "keeps only max_backups rotated files", givenWrites: 10, givenMax: 10, givenKeep: 2, wantFiles: 3, wantPruned: 7},
 		{name: "keeps every rotated file with max_backups -1", givenWrites: 6, givenMax: 10, givenKeep: -1, wantFiles: 6},
+		{name: "keeps every rotated file by default", givenWrites: 12, givenMax: 10, givenKeep: 0, wantFiles: 12},
+		{name: "removes rotated files older than max_age", givenWrites: 10, givenMax: 10, givenMaxAge: 3*time.Millisecond + time.Microsecond, wantFiles: 3, wantPruned: 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,7 +32,7 @@ func TestRotatingFile(t *testing.T) {
 			path := filepath.Join(dir, "audit.jsonl")
 			at := testNow
 			clock := func() time.Time { at = at.Add(time.Millisecond); return at }
-			f, err := openRotating(path, tt.givenMax, tt.givenKeep, clock)
+			f, err := openRotating(path, tt.givenMax, tt.givenKeep, tt.givenMaxAge, clock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +64,10 @@ func TestRotatingFile(t *testing.T) {
 			}
 			live, _ := os.ReadFile(path)
 			got = append(got, live...)
-			if tt.givenKeep < 0 && !bytes.Equal(got, all) {
+			if pruned := f.prunedAge.Load() + f.prunedCount.Load(); pruned != tt.wantPruned {
+				t.Errorf("%d files pruned, want %d", pruned, tt.wantPruned)
+			}
+			if tt.givenKeep <= 0 && tt.givenMaxAge == 0 && !bytes.Equal(got, all) {
 				t.Errorf("files hold %q, want every line in order %q", got, all)
 			}
 			if !bytes.HasSuffix(all, got) {
@@ -78,7 +85,7 @@ func TestRotatingFileAppendsToAnExistingFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := openRotating(path, 1<<20, 1, time.Now)
+	f, err := openRotating(path, 1<<20, 1, 0, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +99,7 @@ func TestRotatingFileAppendsToAnExistingFile(t *testing.T) {
 }
 
 func TestRotatingFileRefusesAnUnopenablePath(t *testing.T) {
-	if _, err := openRotating(filepath.Join(t.TempDir(), "no", "such", "dir", "a.jsonl"), 0, 0, time.Now); err == nil {
+	if _, err := openRotating(filepath.Join(t.TempDir(), "no", "such", "dir", "a.jsonl"), 0, 0, 0, time.Now); err == nil {
 		t.Fatal("opened a file in a directory that does not exist")
 	}
 }

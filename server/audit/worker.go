@@ -27,6 +27,8 @@ func (p *Pipeline) run() {
 		select {
 		case it := <-p.queue:
 			p.process(p.fill(append(batch[:0], it)))
+		case it := <-p.shed:
+			p.process(p.fill(append(batch[:0], it)))
 		case <-p.newPolicy:
 			p.applyPolicy()
 		case done := <-p.reopen: // between two commits: the sink holds nothing
@@ -46,13 +48,17 @@ func (p *Pipeline) run() {
 	}
 }
 
+// fill tops batch up with what waits, records of issued URLs first.
 func (p *Pipeline) fill(batch []*item) []*item {
-	for len(batch) < p.batch {
-		select {
-		case it := <-p.queue:
-			batch = append(batch, it)
-		default:
-			return batch
+	for _, q := range []chan *item{p.queue, p.shed} {
+	fromQ:
+		for len(batch) < p.batch {
+			select {
+			case it := <-q: // a nil shed (strict) is never ready
+				batch = append(batch, it)
+			default:
+				break fromQ
+			}
 		}
 	}
 	return batch
@@ -65,6 +71,9 @@ func (p *Pipeline) process(batch []*item) {
 	start := time.Now()
 	ctx := context.Background()
 	dropped := p.opa.counter(opaDroppedBufferFull)
+	if p.service && !p.strict {
+		batch = p.shedForIssued(batch)
+	}
 	for _, it := range batch {
 		it.err = p.logRecord(ctx, it.rec)
 	}
@@ -110,6 +119,23 @@ func (p *Pipeline) process(batch []*item) {
 	}
 	p.stats.dropped[dropSinkError].Add(uint64(len(failed)))
 	p.log.Error("audit records not written", "records", len(failed), "decision_id", failed[0].rec.DecisionID, "err", failed[0].err)
+}
+
+// shedForIssued keeps shed records out of OPA's upload buffer once it is
+// three-quarters full, so that the buffer, which drops its oldest item
+// when full, keeps its last quarter for records of issued URLs.
+func (p *Pipeline) shedForIssued(batch []*item) []*item {
+	kept := batch[:0]
+	n := p.opa.buffered()
+	for _, it := range batch {
+		if it.shed && n >= p.reserve {
+			p.stats.dropped[dropReserved].Add(1)
+			continue
+		}
+		kept = append(kept, it)
+		n++
+	}
+	return kept
 }
 
 // errNotLogged: OPA's plugin returned without handing the event on, which

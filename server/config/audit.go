@@ -30,10 +30,18 @@ type Audit struct {
 	InstanceID string `json:"instance_id"`
 }
 
-// Rotation is when the file sink starts a new file.
+// Rotation is when the file sink starts a new file, and which rotated files
+// it removes. By default it removes none: how many records are written is
+// in callers' hands (each denied batch item is one), so a count of files
+// would let a caller push the record of its own URL out.
 type Rotation struct {
-	MaxSizeMB  int `json:"max_size_mb"` // rotate past this size; default 100
-	MaxBackups int `json:"max_backups"` // rotated files kept; default 10, -1 keeps all
+	MaxSizeMB int `json:"max_size_mb"` // rotate past this size; default 100
+	// MaxBackups is how many rotated files are kept; 0 (default) or -1
+	// keeps all. Setting it lets record volume decide what is deleted.
+	MaxBackups int `json:"max_backups"`
+	// MaxAge removes rotated files older than this, at each rotation; 0
+	// (default) keeps them.
+	MaxAge Duration `json:"max_age"`
 }
 
 // AuditService is an OPA decision-log service: records are uploaded as
@@ -64,7 +72,6 @@ const (
 	maxAuditBuffer       = 1_000_000
 	defaultStrictTimeout = 5 * time.Second
 	defaultMaxSizeMB     = 100
-	defaultMaxBackups    = 10
 	defaultUploadMin     = time.Second
 	defaultUploadMax     = 10 * time.Second
 	defaultUploadTimeout = 4 * time.Second
@@ -85,9 +92,6 @@ func (a *Audit) setDefaults() {
 	}
 	if a.Rotation.MaxSizeMB == 0 {
 		a.Rotation.MaxSizeMB = defaultMaxSizeMB
-	}
-	if a.Rotation.MaxBackups == 0 {
-		a.Rotation.MaxBackups = defaultMaxBackups
 	}
 	s := &a.Service
 	if s.Resource == "" {
@@ -123,7 +127,10 @@ func (a *Audit) validate(p string, bad func(path, format string, args ...any)) {
 			bad(p+".rotation.max_size_mb", "want 1 to %d, got %d", 1<<20, a.Rotation.MaxSizeMB)
 		}
 		if a.Rotation.MaxBackups < -1 {
-			bad(p+".rotation.max_backups", "want -1 (keep all) or more, got %d", a.Rotation.MaxBackups)
+			bad(p+".rotation.max_backups", "want 0 or -1 (keep all) or more, got %d", a.Rotation.MaxBackups)
+		}
+		if a.Rotation.MaxAge.Duration < 0 {
+			bad(p+".rotation.max_age", "want 0 (keep all) or a positive duration, got %s", a.Rotation.MaxAge.Duration)
 		}
 	case "service":
 		a.Service.validate(p+".service", bad)

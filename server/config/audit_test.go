@@ -33,7 +33,7 @@ func TestAuditAndMetricsDefaults(t *testing.T) {
 		{"audit.buffer_size", a.BufferSize, 10000},
 		{"audit.strict_timeout", a.StrictTimeout.Duration, 5 * time.Second},
 		{"audit.rotation.max_size_mb", a.Rotation.MaxSizeMB, 100},
-		{"audit.rotation.max_backups", a.Rotation.MaxBackups, 10},
+		{"audit.rotation.max_backups", a.Rotation.MaxBackups, 0},
 		{"audit.service.resource", a.Service.Resource, "/logs"},
 		{"audit.service.min_delay", a.Service.MinDelay.Duration, time.Second},
 		{"audit.service.max_delay", a.Service.MaxDelay.Duration, 10 * time.Second},
