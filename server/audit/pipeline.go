@@ -46,7 +46,7 @@ type Pipeline struct {
 	queue   chan *item // strict: every record; best_effort: records of issued URLs
 	shed    chan *item // best_effort: every other record; nil when strict
 	reserve int64      // best_effort service: shed records stay out of a buffer this full
-	batch   int // the most records per group commit
+	batch   int        // the most records per group commit
 	stop    chan struct{}
 	exited  chan struct{}
 	closed  atomic.Bool

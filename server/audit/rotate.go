@@ -20,7 +20,7 @@ import (
 // It is used by one goroutine at a time.
 type rotatingFile struct {
 	path       string
-	maxBytes   int64 // rotate before a write would pass this; 0: never
+	maxBytes   int64         // rotate before a write would pass this; 0: never
 	maxBackups int           // rotated files kept; 0 or less: all
 	maxAge     time.Duration // rotated files older than this go; 0: none
 	now        func() time.Time
