@@ -137,3 +137,65 @@ func TestNetworkRangeInTheURL(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadsBindTheNetworkRange: /v1/uploads binds and reports a team's
+// network range exactly as /v1/sign does: sip in the SAS of every Azure
+// block and of the block list (Azurite does not enforce sip, so it is
+// checked here), and network in the answer for every provider.
+func TestUploadsBindTheNetworkRange(t *testing.T) {
+	h := newHarness(t, withGCS(t), func(o *options) {
+		o.engine = embeddedEngine(t, o.signers, func(data map[string]any) {
+			teams := data["signgate"].(map[string]any)["teams"].(map[string]any)
+			teams["web"].(map[string]any)["cidrs"] = []any{"127.0.0.0/8"}
+			teams["nlp"] = teamData("nlp-gcs", "nlp/", map[string]any{"members": []any{"bob"}, "cidrs": []any{"127.0.0.0/8"}})
+		})
+	})
+	tests := []struct {
+		name, givenKey, givenBody, wantEnforcedBy string
+		wantSip                                   bool
+	}{
+		{name: "signs the range into every Azure block and the block list", givenKey: aliceKey,
+			givenBody: `{"team":"web","object":"set.tar","size":12582912,"part_size":5242880}`, wantEnforcedBy: "storage", wantSip: true},
+		{name: "says a GCS upload's range is enforced by signgate only", givenKey: bobKey,
+			givenBody: `{"team":"nlp","object":"ckpt.bin","size":12582912}`, wantEnforcedBy: "signgate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.do(t, "POST", "/v1/uploads", tc.givenKey, tc.givenBody)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			nw, _ := r.body["network"].(map[string]any)
+			if nw["ip_range"] != "127.0.0.0/8" || nw["enforced_by"] != tc.wantEnforcedBy {
+				t.Fatalf("network = %v in %s", nw, r.raw)
+			}
+			var urls []string
+			for _, p := range r.body["parts"].([]any) {
+				if u, _ := p.(map[string]any)["url"].(string); u != "" {
+					urls = append(urls, u)
+				}
+			}
+			for _, call := range []string{"start", "complete", "abort"} {
+				if c, ok := r.body[call].(map[string]any); ok {
+					urls = append(urls, c["url"].(string))
+				}
+			}
+			if len(urls) == 0 {
+				t.Fatal("the answer has no URL")
+			}
+			for _, raw := range urls {
+				u, err := url.Parse(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := u.Query().Get("sip")
+				if tc.wantSip && got != "127.0.0.0-127.255.255.255" {
+					t.Errorf("%s: sip = %q, want the team's range", raw, got)
+				}
+				if !tc.wantSip && got != "" {
+					t.Errorf("%s: sip = %q on a provider without it", raw, got)
+				}
+			}
+		})
+	}
+}

@@ -84,10 +84,13 @@ type UploadResponse struct {
 	ExpiresAt             time.Time    `json:"expires_at"`
 	ExpiryClampedBy       string       `json:"expiry_clamped_by,omitempty"`
 	UnenforcedConstraints []string     `json:"unenforced_constraints,omitempty"`
-	DecisionID            string       `json:"decision_id"`
-	Provider              string       `json:"provider"`
-	Bucket                string       `json:"bucket"`
-	Key                   string       `json:"key"`
+	// Network is as SignResponse.Network: the range the policy limited the
+	// upload to, and who enforces it.
+	Network    *NetworkBinding `json:"network,omitempty"`
+	DecisionID string          `json:"decision_id"`
+	Provider   string          `json:"provider"`
+	Bucket     string          `json:"bucket"`
+	Key        string          `json:"key"`
 }
 
 // UploadPart is one part: bytes [offset, offset+length) of the object.
@@ -145,9 +148,13 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadReque
 		return nil, perr
 	}
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
+	// As /v1/sign: the range is signed into every URL a signer can bind it
+	// to (Azure's sip), and reported either way.
+	ipRange, network := networkBinding(sg, d.Constraints.IPRange, true)
 	start := time.Now()
 	u, err := up.StartUpload(ctx, signer.UploadGrant{
 		Key: d.Key, Size: req.Size, PartSize: req.PartSize, TTL: ttl, ContentType: b.contentType, DecisionID: dc.id,
+		IPRange: ipRange,
 	})
 	dc.signTime = time.Since(start)
 	if err != nil {
@@ -163,8 +170,8 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadReque
 		Complete:  uploadCall(u.Complete),
 		Abort:     uploadCall(u.Abort),
 		ExpiresAt: u.ExpiresAt.UTC(), ExpiryClampedBy: firstNonEmpty(u.ClampedBy, clampedBy),
-		UnenforcedConstraints: b.unenforced,
-		DecisionID:            dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
+		UnenforcedConstraints: b.unenforced, Network: network,
+		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
 	}
 	for i, p := range u.Parts {
 		resp.Parts[i] = UploadPart{

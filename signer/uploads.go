@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -40,6 +41,9 @@ type UploadGrant struct {
 	TTL         time.Duration
 	ContentType string // when set, the object gets it and the client cannot change it
 	DecisionID  string // as Grant.DecisionID, on every URL that can carry it
+	// IPRange is as Grant.IPRange: only an IPBinder gets one, and signs it
+	// into every URL of the flow; any other uploader refuses it.
+	IPRange netip.Prefix
 }
 
 // Upload is a provider's native chunked-upload flow with every URL signed.

@@ -45,7 +45,8 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	if g.ContentType != "" {
 		return signer.Upload{}, fmt.Errorf("azblob: upload %q: %w: a service SAS cannot bind the blob's content type", g.Key, signer.ErrUnsupported)
 	}
-	sas, err := s.Sign(ctx, signer.Grant{Key: g.Key, Operation: signer.OpWrite, TTL: g.TTL, DecisionID: g.DecisionID})
+	// One SAS for every block and the block list: the grant's sip binds them all.
+	sas, err := s.Sign(ctx, signer.Grant{Key: g.Key, Operation: signer.OpWrite, TTL: g.TTL, DecisionID: g.DecisionID, IPRange: g.IPRange})
 	if err != nil {
 		return signer.Upload{}, err
 	}

@@ -60,6 +60,9 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	if err := g.Validate(); err != nil {
 		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
 	}
+	if err := signer.RefuseIPRange(signer.Grant{IPRange: g.IPRange}); err != nil {
+		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
+	}
 	parts, partSize, err := signer.PlanParts(g.Size, g.PartSize)
 	if err != nil {
 		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
