@@ -47,7 +47,9 @@ type PolicyError struct {
 	Source   string    `json:"source"`
 	Stage    string    `json:"stage"`              // download, read, verify, compile or decision
 	Revision string    `json:"revision,omitempty"` // of the refused bundle, when known
-	Message  string    `json:"message"`
+	// Message is the refusal's detail (file paths, Rego excerpts); only
+	// callers in policy.explain_subjects see it.
+	Message string `json:"message,omitempty"`
 }
 
 func (s *Server) handlePolicy(c echo.Context) error {
@@ -62,7 +64,10 @@ func (s *Server) handlePolicy(c echo.Context) error {
 		resp.LastCheck = &r.LastCheck
 	}
 	if f := r.LastError; f != nil {
-		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision, Message: f.Err.Error()}
+		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision}
+		if s.explainers[principal(c).ID] { // the detail shows the policy's internals, as a trace does
+			resp.LastError.Message = f.Err.Error()
+		}
 	}
 	return c.JSON(http.StatusOK, &resp)
 }

@@ -73,7 +73,7 @@ func TestPolicyRouteFollowsTheBundleService(t *testing.T) {
 	}
 	svc.Start(context.Background())
 	t.Cleanup(func() { svc.Stop(context.Background()) })
-	h := policyHarness(t, engine)
+	h := policyHarness(t, engine, server.WithExplainSubjects([]string{"alice"}))
 
 	r := pollPolicy(t, h, "the empty server's 404", func(r response) bool { return lastError(r)["stage"] == "download" })
 	if r.body["ready"] != false || r.body["revision"] != nil {
@@ -108,6 +108,11 @@ func TestPolicyRouteFollowsTheBundleService(t *testing.T) {
 	r = pollPolicy(t, h, "the wrong key's refusal", func(r response) bool { return lastError(r)["stage"] == "verify" })
 	if r.body["revision"] != "r1" || !strings.Contains(lastError(r)["message"].(string), "verify") || lastError(r)["source"] != want["source"] {
 		t.Fatalf("after the wrong key: %s", r.raw)
+	}
+	// bob may not explain: he learns when and at which stage, not the detail.
+	rb := h.do(t, "GET", "/v1/policy", bobKey, "")
+	if e := lastError(rb); rb.status != 200 || e["stage"] != "verify" || e["at"] == nil || e["message"] != nil {
+		t.Fatalf("a caller who may not explain got %d %s; want last_error without its message", rb.status, rb.raw)
 	}
 	decide("r1", 60)
 

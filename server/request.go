@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"mime"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,6 +49,11 @@ func (r *SignRequest) Validate() *Error {
 	}
 	if r.ContentType != "" && op != signer.OpWrite {
 		return invalid("content_type applies only to write")
+	}
+	if r.Form && strings.Contains(r.Object, "${") {
+		// S3 and GCS replace ${filename} in a form's key with the name of
+		// the file the client sends: the key would be the client's choice.
+		return invalid(`object: a form upload's object may not contain "${"`)
 	}
 	return validateContentType(r.ContentType)
 }

@@ -72,6 +72,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 
 	tuneGC(cfg.Server)
+	if err := checkSecretFiles(cfg, log); err != nil {
+		return err
+	}
 
 	signers, err := buildSigners(ctx, cfg, secrets)
 	if err != nil {

@@ -61,6 +61,9 @@ type Server struct {
 	// RequireSigners keeps /readyz at 503 while any connector cannot sign
 	// (credentials not obtained, signBlob refused, no delegation key).
 	RequireSigners bool `json:"require_signers"`
+	// StrictSecretFiles refuses to start when a secret file is readable by
+	// its group or others; by default that is a warning (secretfiles.go).
+	StrictSecretFiles bool `json:"strict_secret_files"`
 }
 
 // Auth lists the credentials signgate accepts.
