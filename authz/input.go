@@ -15,7 +15,11 @@ type Input struct {
 
 // Subject is the authenticated caller.
 type Subject struct {
-	ID         string         `json:"id"`
+	ID string `json:"id"`
+	// Principal is ID namespaced by how the caller authenticated:
+	// "key:<subject>" for an API key, "jwt:<issuer>#<sub>" for a token, so
+	// that an API key's subject and a token's sub never match each other.
+	Principal  string         `json:"principal"`
 	Teams      []string       `json:"teams"`
 	AuthMethod string         `json:"auth_method"`
 	Claims     map[string]any `json:"claims"`

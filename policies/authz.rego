@@ -40,6 +40,7 @@ decision := object.union(
 ) if {
 	input.action.operation in team.operations # unknown_team, operation_not_allowed
 	member # not_team_member
+	subject_verified # email_not_verified
 	network_allowed # network_not_allowed
 	is_string(team.connector) # invalid_team_config
 	endswith(team.prefix, "/") # invalid_team_config
@@ -81,9 +82,31 @@ source_cidr := sort([cidr |
 
 # Membership comes from either source: the teams the authenticator put on
 # the subject (token or API key), or the team's members list in data.
+#
+# members name principals by how they authenticated: "key:carol" for an API
+# key, "jwt:<issuer>#<sub>" for a token (input.subject.principal). A bare
+# name, as written before principals were namespaced, matches an API key's
+# subject only: a token whose sub happens to be "carol" is not carol.
 member if input.action.team in input.subject.teams
 
-member if input.subject.id in team.members
+member if input.subject.principal in team.members
+
+member if {
+	input.subject.auth_method == "api_key"
+	input.subject.id in team.members
+}
+
+# When a token's subject is its email claim, the issuer must have verified
+# the address: many issuers let anyone sign up with an address they do not
+# own.
+subject_verified if not email_subject
+
+subject_verified if input.subject.claims.email_verified == true
+
+email_subject if {
+	input.subject.auth_method == "jwt"
+	input.subject.id == input.subject.claims.email
+}
 
 # Absent, null or [] cidrs means any network. Anything else restricts, so a
 # malformed cidrs value denies rather than opens the team.
@@ -130,6 +153,8 @@ reasons contains "not_team_member" if {
 	team
 	not member
 }
+
+reasons contains "email_not_verified" if not subject_verified
 
 reasons contains "operation_not_allowed" if {
 	team

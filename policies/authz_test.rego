@@ -90,6 +90,71 @@ test_allows_member_listed_in_team_data_without_token_team if {
 	d.connector == "vpn-s3"
 }
 
+test_allows_a_namespaced_api_key_member if {
+	d := decide_in(
+		{
+			"subject": {"id": "frank", "principal": "key:frank", "teams": []},
+			"action": {"team": "vpn"},
+			"source": {"ip": "10.8.1.2"},
+		},
+		vpn_members(["key:frank"]),
+	)
+	d.allow == true
+}
+
+test_allows_a_namespaced_token_member if {
+	d := decide_in(
+		{
+			"subject": {"id": "dave", "principal": "jwt:https://login.example.com/#dave", "auth_method": "jwt", "teams": []},
+			"action": {"team": "vpn"},
+			"source": {"ip": "10.8.1.2"},
+		},
+		vpn_members(["jwt:https://login.example.com/#dave"]),
+	)
+	d.allow == true
+}
+
+vpn_members(m) := object.union(teams, {"vpn": object.union(teams.vpn, {"members": m})})
+
+test_a_bare_member_name_is_not_a_token_subject if {
+	denied_for(
+		{
+			"subject": {"id": "dave", "principal": "jwt:https://evil.example/#dave", "auth_method": "jwt", "teams": []},
+			"action": {"team": "vpn"},
+			"source": {"ip": "10.8.1.2"},
+		},
+		{"not_team_member"},
+	)
+}
+
+test_a_token_of_another_issuer_is_not_the_member if {
+	denied_in(
+		{
+			"subject": {"id": "dave", "principal": "jwt:https://evil.example/#dave", "auth_method": "jwt", "teams": []},
+			"action": {"team": "vpn"},
+			"source": {"ip": "10.8.1.2"},
+		},
+		vpn_members(["jwt:https://login.example.com/#dave"]),
+		{"not_team_member"},
+	)
+}
+
+test_denies_an_unverified_email_subject if {
+	denied_for(
+		{"subject": {"id": "alice@example.com", "auth_method": "jwt", "claims": {"email": "alice@example.com", "email_verified": false}}},
+		{"email_not_verified"},
+	)
+	denied_for(
+		{"subject": {"id": "alice@example.com", "auth_method": "jwt", "claims": {"email": "alice@example.com"}}},
+		{"email_not_verified"},
+	)
+}
+
+test_allows_a_verified_email_subject_and_a_sub_subject if {
+	decide({"subject": {"id": "alice@example.com", "auth_method": "jwt", "claims": {"email": "alice@example.com", "email_verified": true}}}).allow == true
+	decide({"subject": {"id": "0a1b2c", "auth_method": "jwt", "claims": {"email": "alice@example.com", "email_verified": false}}}).allow == true
+}
+
 test_allows_token_team_member_not_in_team_data_members if {
 	decide({
 		"subject": {"id": "erin", "teams": ["vpn"]},

@@ -22,6 +22,22 @@ type Principal struct {
 	Claims     map[string]any
 }
 
+// Qualified is the principal's name namespaced by how it authenticated:
+// "key:carol" for the API key of subject carol, "jwt:<issuer>#<sub>" for a
+// token, so that a token whose sub is "carol" is not the API key's carol.
+// An issuer is an https URL, which has no fragment, so the first "#" ends
+// it.
+func (p Principal) Qualified() string {
+	switch p.AuthMethod {
+	case "api_key":
+		return "key:" + p.ID
+	case "jwt":
+		iss, _ := p.Claims["iss"].(string)
+		return "jwt:" + iss + "#" + p.ID
+	}
+	return p.AuthMethod + ":" + p.ID
+}
+
 // Authenticator turns a bearer credential into a Principal.
 type Authenticator interface {
 	// Authenticate returns ok=false for any credential it does not accept.

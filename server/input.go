@@ -18,7 +18,7 @@ func buildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time
 		claims = map[string]any{}
 	}
 	in := authz.Input{
-		Subject: authz.Subject{ID: p.ID, Teams: teams, AuthMethod: p.AuthMethod, Claims: claims},
+		Subject: authz.Subject{ID: p.ID, Principal: p.Qualified(), Teams: teams, AuthMethod: p.AuthMethod, Claims: claims},
 		Action: authz.Action{
 			Team:        r.Team,
 			Operation:   r.Operation,

@@ -11,9 +11,11 @@ import (
 // (?explain=full) and is not in policy.explain_subjects.
 const CodeExplainNotAllowed = "explain_not_allowed"
 
-// WithExplainSubjects lists the subjects (Principal.ID) that may ask
-// POST /v1/decide?explain=full for OPA's trace of their decision. Nobody
-// may by default: a trace shows the policy's rules and data.
+// WithExplainSubjects lists the principals that may ask
+// POST /v1/decide?explain=full for OPA's trace of their decision, as
+// Principal.Qualified names them ("key:carol", "jwt:<issuer>#<sub>"); a
+// bare name is an API key's subject. Nobody may by default: a trace shows
+// the policy's rules and data.
 func WithExplainSubjects(ids []string) Option {
 	return func(s *Server) {
 		s.explainers = make(map[string]bool, len(ids))
@@ -65,7 +67,7 @@ func (s *Server) handlePolicy(c echo.Context) error {
 	}
 	if f := r.LastError; f != nil {
 		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision}
-		if s.explainers[principal(c).ID] { // the detail shows the policy's internals, as a trace does
+		if s.mayExplain(principal(c)) { // the detail shows the policy's internals, as a trace does
 			resp.LastError.Message = f.Err.Error()
 		}
 	}
@@ -85,7 +87,7 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 	if c.QueryParam("explain") != "full" {
 		return nil, invalid(`explain: the only mode is "full"`)
 	}
-	if !s.explainers[principal(c).ID] {
+	if !s.mayExplain(principal(c)) {
 		return nil, problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
 	req, err := s.readRequest(c)
@@ -104,4 +106,15 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 		return nil, err
 	}
 	return &ExplainResponse{DecideResponse: *resp, Explanation: trace}, nil
+}
+
+// mayExplain reports whether p is in policy.explain_subjects: by its
+// namespaced name, or, for an API key, by its bare subject as written
+// before principals were namespaced. A token's sub never matches a bare
+// name.
+func (s *Server) mayExplain(p Principal) bool {
+	if p.ID == "" {
+		return false
+	}
+	return s.explainers[p.Qualified()] || p.AuthMethod == "api_key" && s.explainers[p.ID]
 }
