@@ -6,6 +6,8 @@
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
 //	signgate netpolicy --team T     print the bucket-side network control of a team
 //	signgate bundle build|verify    build, sign and verify policy bundles
+//	signgate url TEAM:OBJECT        print one signed URL
+//	signgate cp SRC DST             upload or download through signed URLs
 //	signgate version                print the version of this build
 //
 // Exit status: 0 done, 1 failed, 2 the command line is wrong (cli.go).
@@ -39,6 +41,10 @@ commands:
                                    build (and sign) a policy bundle that signgate accepts
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
+  signgate url TEAM:OBJECT [--write] [--expires 15m]
+                                   print one signed URL (SIGNGATE_URL, SIGNGATE_KEY)
+  signgate cp FILE TEAM:OBJECT | TEAM:OBJECT FILE [--parallel N] [--part-size S] [--resume] [--dry-run]
+                                   upload or download in parallel parts, with progress
   signgate version                 print the version, VCS revision, Go and OPA versions
 
 Run 'signgate COMMAND --help' for a command's flags.
@@ -58,6 +64,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashKeyCmd(args[1:], stdin, stdout)
 	case "bundle":
 		return bundleCmd(ctx, args[1:], stdout, stderr)
+	case "url":
+		return urlCmd(ctx, args[1:], stdout, stderr)
+	case "cp":
+		return cpCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
