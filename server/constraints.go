@@ -84,8 +84,8 @@ func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType str
 	if len(refused) > 0 {
 		slices.Sort(refused)
 		return b, problem(http.StatusUnprocessableEntity, CodeUnenforceable,
-			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s); no URL is issued",
-				strings.Join(refused, ", "), sg.Provider()), nil)
+			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s %s); %s; no URL is issued",
+				strings.Join(refused, ", "), sg.Provider(), f, fixHint(sg, f, refused)), nil)
 	}
 	slices.Sort(b.unenforced)
 	return b, nil

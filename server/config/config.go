@@ -61,6 +61,8 @@ type Server struct {
 	// RequireSigners keeps /readyz at 503 while any connector cannot sign
 	// (credentials not obtained, signBlob refused, no delegation key).
 	RequireSigners bool `json:"require_signers"`
+	// CORS lets browser pages of other origins call the API (cors.go).
+	CORS CORS `json:"cors"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -238,6 +240,7 @@ func (c *Config) Validate() error {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
 	c.Server.TLS.validate("server.tls", bad)
+	c.Server.CORS.validate("server.cors", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
