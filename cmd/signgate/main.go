@@ -37,6 +37,8 @@ commands:
   signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
   signgate netpolicy --team T (--dev | --config FILE)
                                    print the bucket-side network control for team T
+  signgate cors --team T (--dev | --config FILE) [--origin O]
+                                   print the bucket CORS rules browsers need for team T
   signgate bundle build DIR -o bundle.tar.gz [--revision R] [--signing-key KEY]
                                    build (and sign) a policy bundle that signgate accepts
   signgate bundle verify bundle.tar.gz --verification-key KEY
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return urlCmd(ctx, args[1:], stdout, stderr)
 	case "cp":
 		return cpCmd(ctx, args[1:], stdout, stderr)
+	case "cors":
+		return corsCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

@@ -44,3 +44,16 @@ func (c CORS) validate(p string, bad func(path, format string, args ...any)) {
 		bad(p+".max_age", "must not be negative")
 	}
 }
+
+// Check is validate for a CORS section outside a configuration file (the
+// origins of signgate cors).
+func (c CORS) Check() error {
+	var errs []string
+	c.validate("origin", func(path, format string, args ...any) {
+		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
