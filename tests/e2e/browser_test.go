@@ -101,7 +101,7 @@ func TestBrowserUploadsThroughSignedURLs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("browser: %v", err)
 		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(80))
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("browser: %v", err)
 		}
