@@ -119,5 +119,9 @@ func (e *StorageError) Error() string {
 
 // retryable reports whether a storage answer is worth another try.
 func (e *StorageError) retryable() bool {
-	return e.Status == 0 || e.Status == 408 || e.Status == 429 || e.Status >= 500 || e.Code == "InternalError" || e.Code == "SlowDown"
+	switch e.Code {
+	case "InternalError", "SlowDown", "Md5Mismatch", "BadDigest", "InvalidDigest":
+		return true // the bytes were damaged on the way: send them again
+	}
+	return e.Status == 0 || e.Status == 408 || e.Status == 429 || e.Status >= 500
 }

@@ -101,6 +101,15 @@ func verifyPart(a *answer, r io.ReaderAt, p Part) error {
 	return nil
 }
 
+// partMD5 is the base64 MD5 of part p, as Content-MD5 carries it.
+func partMD5(r io.ReaderAt, p Part) (string, error) {
+	h := md5.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, p.Offset, p.Length)); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
+}
+
 func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil

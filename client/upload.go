@@ -219,8 +219,21 @@ func (u *upload) part(ctx context.Context, p Part) (err error) {
 		}
 	}()
 	var etag string
+	headers := p.Headers
+	if u.st.Plan.Flow == FlowAzureBlocks {
+		// Azure checks a block against its Content-MD5 on receipt and
+		// refuses it (Md5Mismatch) when the bytes differ.
+		sum, err := partMD5(u.r, p)
+		if err != nil {
+			return err
+		}
+		headers = map[string]string{"Content-MD5": sum}
+		for k, v := range p.Headers {
+			headers[k] = v
+		}
+	}
 	err = u.c.retry.do(ctx, func() error {
-		ans, err := u.c.send(ctx, fmt.Sprintf("part %d", p.PartNumber), p.Method, p.URL, p.Headers,
+		ans, err := u.c.send(ctx, fmt.Sprintf("part %d", p.PartNumber), p.Method, p.URL, headers,
 			io.NewSectionReader(u.r, p.Offset, p.Length), p.Length, u.st.Plan.DecisionID)
 		if err != nil {
 			return err

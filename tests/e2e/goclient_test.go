@@ -279,3 +279,74 @@ func TestClientDeniedIsTyped(t *testing.T) {
 		t.Fatalf("a wrong key: %v, want unauthenticated", err)
 	}
 }
+
+// corrupting flips one byte of the first request that matches, as a
+// faulty network or disk would, and sends it on.
+type corrupting struct {
+	next  http.RoundTripper
+	match func(*http.Request) bool
+	done  atomic.Bool
+}
+
+func (c *corrupting) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || !c.match(r) || !c.done.CompareAndSwap(false, true) {
+		return c.next.RoundTrip(r)
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	b[len(b)/2] ^= 0xff
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return c.next.RoundTrip(r)
+}
+
+func TestClientCatchesACorruptedPart(t *testing.T) {
+	for _, cp := range clientProviders[:2] { // S3's ETag and Azure's Content-MD5 check each part
+		t.Run(cp.provider, func(t *testing.T) {
+			needServer(t, serverErrOf(cp.provider))
+			t.Parallel()
+			data := randomData(t, 10<<20+1)
+			obj := object("corrupted.bin")
+			c := &corrupting{next: http.DefaultTransport}
+			cl := newClient("alice", fastRetry, client.WithStorageTransport(c))
+			plan, err := cl.PlanUpload(t.Context(), client.PlanRequest{Team: cp.team, Object: obj, Size: int64(len(data)), PartSize: 5 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.match = isPart(plan, plan.Parts[0])
+			if _, err := cl.Upload(t.Context(), cp.team, obj, bytes.NewReader(data), int64(len(data)), &client.UploadOptions{Resume: &client.UploadState{Plan: *plan}}); err != nil {
+				t.Fatalf("Upload: %v", err)
+			}
+			if !c.done.Load() {
+				t.Fatal("no part was corrupted")
+			}
+			wantStored(t, providerNamed(cp.provider), plan.Bucket, plan.Key, data)
+		})
+	}
+}
+
+func TestClientPutSwitchesToTheUploadFlow(t *testing.T) {
+	needServer(t, suite.servers.S3Err)
+	t.Parallel()
+	c := newClient("alice", fastRetry)
+	data := randomData(t, 500)
+	// gallery's policy bounds the size, which a PUT URL cannot enforce.
+	if _, err := c.Sign(t.Context(), client.SignRequest{Team: "gallery", Operation: "write", Object: "a.png", ContentType: "image/png"}); !client.IsUnenforceable(err) {
+		t.Fatalf("PUT URL for gallery: %v, want constraint_unenforceable", err)
+	}
+	obj := object("cat.png")
+	res, err := c.Put(t.Context(), "gallery", obj, bytes.NewReader(data), int64(len(data)), "image/png")
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	wantStored(t, providerNamed("s3"), res.Bucket, res.Key, data)
+	_, err = c.Put(t.Context(), "gallery", object("big.png"), bytes.NewReader(make([]byte, 2048)), 2048, "image/png")
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity && !client.IsDenied(err) {
+		t.Fatalf("Put over max_bytes: %v, want a typed refusal", err)
+	}
+	t.Logf("a PUT refused as unenforceable became a one-part upload; over max_bytes: %v", err)
+}
