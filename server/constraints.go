@@ -29,11 +29,14 @@ type binding struct {
 // default policy denies it first).
 func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *Error) {
 	b := binding{contentType: contentType}
+	enf, _ := sg.(signer.Enforcer)
+	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
+	if contentType != "" && !can(signer.ContentType) {
+		return b, unbindableContentType(sg, f)
+	}
 	if !cs.LimitsWrites() && len(cs.Unknown) == 0 {
 		return b, nil
 	}
-	enf, _ := sg.(signer.Enforcer)
-	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
 	var refused []string
 	cannot := func(name string) {
 		if cs.IsAdvisory(name) {
