@@ -394,7 +394,9 @@ func TestClientResumesADownload(t *testing.T) {
 	obj := object("download.bin")
 	seed(t, providerNamed("s3"), teamByName("vision"), obj, data)
 	f := &faults{next: http.DefaultTransport}
-	f.fail = func(r *http.Request) bool { return strings.HasPrefix(r.Header.Get("Range"), fmt.Sprintf("bytes=%d-", 10<<20)) }
+	f.fail = func(r *http.Request) bool {
+		return strings.HasPrefix(r.Header.Get("Range"), fmt.Sprintf("bytes=%d-", 10<<20))
+	}
 	path := filepath.Join(t.TempDir(), "download.bin")
 	out, err := os.Create(path)
 	if err != nil {
