@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,9 @@ type UploadOptions struct {
 	Progress func(done, total int64)
 
 	// Resume continues an upload from the state a previous, interrupted
-	// Upload reported through OnState, when its URLs have not expired.
+	// Upload reported through OnState, when it is for the same object and
+	// size and its URLs are valid for another minute; otherwise a new plan
+	// is asked for.
 	Resume *UploadState
 	// OnState, when set, is called after every part the storage server
 	// accepted, with a copy of the state to save for Resume.
@@ -73,7 +76,8 @@ func (c *Client) Upload(ctx context.Context, team, object string, r io.ReaderAt,
 		opts = &UploadOptions{}
 	}
 	var st *UploadState
-	if opts.Resume != nil && time.Until(opts.Resume.Plan.ExpiresAt) > time.Minute && opts.Resume.Plan.Size == size {
+	if r := opts.Resume; r != nil && time.Until(r.Plan.ExpiresAt) > time.Minute && r.Plan.Size == size &&
+		(r.Plan.Key == object || strings.HasSuffix(r.Plan.Key, "/"+object)) {
 		st = opts.Resume.clone()
 	} else {
 		plan, err := c.PlanUpload(ctx, PlanRequest{
