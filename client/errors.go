@@ -54,7 +54,11 @@ func (e *Error) Error() string {
 
 // Temporary reports whether the same request may succeed later.
 func (e *Error) Temporary() bool {
-	return e.Status == 429 || e.Status == 503 || e.Code == CodeNotReady || e.Code == CodeRateLimited
+	switch e.Status {
+	case 429, 502, 503, 504:
+		return true
+	}
+	return e.Code == CodeNotReady || e.Code == CodeRateLimited
 }
 
 func hasCode(err error, code string) bool {

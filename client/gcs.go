@@ -18,7 +18,8 @@ import (
 func (u *upload) gcs(ctx context.Context) error {
 	st := u.state()
 	dec := st.Plan.DecisionID
-	if st.Session == "" {
+	fresh := st.Session == ""
+	if fresh {
 		start := st.Plan.Start
 		if start == nil {
 			return fmt.Errorf("signgate: gcs_resumable plan without a start call")
@@ -41,9 +42,13 @@ func (u *upload) gcs(ctx context.Context) error {
 		u.mu.Unlock()
 	}
 	// A new session holds nothing; a resumed one is asked.
-	committed, finished, err := u.gcsStatus(ctx, st.Session)
-	if err != nil {
-		return err
+	var committed int64
+	var finished bool
+	if !fresh {
+		var err error
+		if committed, finished, err = u.gcsStatus(ctx, st.Session); err != nil {
+			return err
+		}
 	}
 	var final *answer
 	for _, p := range st.Plan.Parts {
