@@ -157,8 +157,14 @@ func (c *Client) SignBatch(ctx context.Context, items []SignRequest) ([]BatchRes
 }
 
 // post sends body as JSON to path and decodes a 200 answer into out, or
-// returns the problem as an *Error.
+// returns the problem as an *Error. A temporary refusal (429, 503 not
+// ready...) or a network error is tried again, with the storage retries'
+// backoff.
 func (c *Client) post(ctx context.Context, path string, body, out any) error {
+	return c.retry.do(ctx, func() error { return c.postOnce(ctx, path, body, out) })
+}
+
+func (c *Client) postOnce(ctx context.Context, path string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
