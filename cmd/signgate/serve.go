@@ -99,7 +99,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		server.WithBodyLimit(cfg.Server.BodyLimitBytes),
 		server.WithTrustedProxies(trusted),
 		server.WithMetrics(reg),
-		server.WithExplainSubjects(cfg.Policy.ExplainSubjects),
+		server.WithExplainSubjects(cfg.Policy.Admins()),
 		server.WithRequireSigners(cfg.Server.RequireSigners),
 	}
 	if cfg.MetricsOnMain() {
