@@ -202,10 +202,14 @@ func genRecords(t testing.TB, w io.Writer, n int, start time.Time, seed uint64) 
 					tm.bucket, endpoint, ts.Add(time.Duration(ttl)*time.Second).Format(time.RFC3339), i)
 			}
 		} else {
-			reasons := `"not_team_member"`
-			if member {
-				reasons = `"operation_not_allowed"`
+			var rs []string
+			if !member {
+				rs = append(rs, `"not_team_member"`)
 			}
+			if !contains(tm.ops, op) {
+				rs = append(rs, `"operation_not_allowed"`)
+			}
+			reasons := strings.Join(rs, ",")
 			result = fmt.Sprintf(`{"allow":false,"reasons":[%s]}`, reasons)
 			if endpoint != "/v1/decide" {
 				status = 403

@@ -40,6 +40,7 @@ commands:
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
   signgate audit query|outstanding search decision records; list issued URLs not yet expired
+  signgate policy replay --candidate DIR RECORDS...  what a candidate policy would decide otherwise
   signgate version                 print the version, VCS revision, Go and OPA versions
 
 Run 'signgate COMMAND --help' for a command's flags.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return bundleCmd(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdin, stdout)
+	case "policy":
+		return policyCmd(ctx, args[1:], stdin, stdout)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
