@@ -366,4 +366,3 @@ func writeReplayJUnit(w io.Writer, rep *ReplayReport, allowWidening bool) error 
 	_, err := io.WriteString(w, "\n")
 	return err
 }
-
