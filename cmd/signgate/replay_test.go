@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signgate/signgate/authz"
 )
 
 // candidate writes the embedded policy into a directory, with its data
@@ -89,6 +91,14 @@ func TestPolicyReplay(t *testing.T) {
 		if _, code := replay(t, "--candidate", widen, "--allow-widening", records); code != 0 {
 			t.Errorf("--allow-widening: exit %d", code)
 		}
+		// The same candidate as a bundle.
+		tarball := filepath.Join(t.TempDir(), "candidate.tar.gz")
+		if err := run(context.Background(), []string{"bundle", "build", widen, "-o", tarball}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		if fromBundle, code := replay(t, "--candidate", tarball, records); code != 1 || fromBundle.Widening != rep.Widening {
+			t.Errorf("from the bundle: exit %d, widening %d, want 1 and %d", code, fromBundle.Widening, rep.Widening)
+		}
 	})
 	t.Run("a narrowing change passes", func(t *testing.T) {
 		narrow := candidate(t, func(sg map[string]any) {
@@ -118,4 +128,53 @@ func TestPolicyReplay(t *testing.T) {
 			t.Errorf("without --candidate: exit %d", code)
 		}
 	})
+}
+
+func TestReplayCompare(t *testing.T) {
+	grant := func(connector, key string, ttl int64) *auditRecord {
+		r := &auditRecord{DecisionID: "d"}
+		r.Result = &struct {
+			Allow      bool     `json:"allow"`
+			Reasons    []string `json:"reasons"`
+			Connector  string   `json:"connector"`
+			Key        string   `json:"key"`
+			Operation  string   `json:"operation"`
+			TTLSeconds int64    `json:"ttl_seconds"`
+		}{Allow: true, Connector: connector, Key: key, TTLSeconds: ttl}
+		return r
+	}
+	deny := func(reasons ...string) *auditRecord {
+		r := grant("", "", 0)
+		r.Result.Allow, r.Result.Reasons = false, reasons
+		return r
+	}
+	allow := func(connector, key string, ttl int64) authz.Decision {
+		return authz.Decision{Allow: true, Connector: connector, Key: key, TTL: time.Duration(ttl) * time.Second}
+	}
+	tests := []struct {
+		name       string
+		givenRec   *auditRecord
+		givenAfter authz.Decision
+		givenErr   error
+		wantChange string // empty: unchanged
+	}{
+		{"the same grant", grant("c", "k", 60), allow("c", "k", 60), nil, ""},
+		{"the same deny, reasons in another order", deny("a", "b"), authz.Decision{Reasons: []string{"b", "a"}}, nil, ""},
+		{"a grant becomes a deny", grant("c", "k", 60), authz.Decision{Reasons: []string{"subject_blocked"}}, nil, changeAllowToDeny},
+		{"a deny becomes a grant", deny("not_team_member"), allow("c", "k", 60), nil, changeDenyToAllow},
+		{"a longer TTL", grant("c", "k", 60), allow("c", "k", 120), nil, changeTTLLonger},
+		{"a shorter TTL", grant("c", "k", 60), allow("c", "k", 30), nil, changeTTLShorter},
+		{"another connector", grant("c", "k", 60), allow("d", "k", 60), nil, changeConnector},
+		{"another key", grant("c", "k", 60), allow("c", "j", 60), nil, changeKey},
+		{"other reasons", deny("a"), authz.Decision{Reasons: []string{"b"}}, nil, changeReasons},
+		{"the candidate fails", grant("c", "k", 60), authz.Decision{}, authz.ErrNotReady, changeCandidateError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, changed := compare(tc.givenRec, tc.givenAfter, tc.givenErr)
+			if changed != (tc.wantChange != "") || (changed && c.Change != tc.wantChange) {
+				t.Fatalf("change %q (changed %v), want %q", c.Change, changed, tc.wantChange)
+			}
+		})
+	}
 }
