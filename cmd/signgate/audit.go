@@ -22,7 +22,8 @@ import (
 // openAudit builds the auditor of cfg.audit: a pipeline, or Discard for
 // sink none. The returned observer hands every bundle the engine activates,
 // the first one included, to the pipeline, so that records are masked by
-// the data.system.log.mask of the policy that decided them, as OPA does.
+// the data.system.log.mask of the policy that decided them, as OPA does;
+// the pipeline evaluates the mask with the engine's compiled modules.
 // The returned close flushes the pipeline within its context; it may be
 // called more than once.
 func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, authz.Observer, func(context.Context) error, error) {
@@ -41,12 +42,7 @@ func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *s
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	follow := func(ev authz.Event) {
-		if ev.Kind == authz.EventActivated && ev.Bundle != nil {
-			p.PolicyActivated(ev.Bundle)
-		}
-	}
-	return p, follow, p.Close, nil
+	return p, p.Follow, p.Close, nil
 }
 
 // newRegistry is the one Prometheus registry of the process: signgate's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/signgate/signgate/bundles"
 	"log/slog"
 	"slices"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
+	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -137,6 +137,29 @@ func (o *opaLogs) usePolicy(ctx context.Context, b *bundle.Bundle) error {
 	})
 	if err != nil {
 		return fmt.Errorf("audit: activate the policy bundle for the mask policy: %w", err)
+	}
+	return nil
+}
+
+// useCompiled is usePolicy for a bundle whose modules are compiled already,
+// by the engine that activated it: the bundle's data goes into the
+// manager's store and the compiler is handed to the manager as it is, so
+// that a revision is compiled once, not once more for the mask policy.
+func (o *opaLogs) useCompiled(ctx context.Context, c *ast.Compiler, data map[string]any) error {
+	if data == nil {
+		data = map[string]any{}
+	}
+	params := storage.TransactionParams{Write: true, Context: storage.NewContext()}
+	err := storage.Txn(ctx, o.mgr.Store, params, func(txn storage.Transaction) error {
+		// The store copies data on write, so the bundle stays the engine's.
+		if err := o.mgr.Store.Write(ctx, txn, storage.AddOp, storage.RootPath, data); err != nil {
+			return err
+		}
+		plugins.SetCompilerOnContext(params.Context, c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: use the active policy for the mask policy: %w", err)
 	}
 	return nil
 }

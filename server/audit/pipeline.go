@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -44,7 +46,7 @@ type Pipeline struct {
 	exited  chan struct{}
 	closed  atomic.Bool
 
-	policy    atomic.Pointer[bundle.Bundle] // activated, not yet applied
+	policy    atomic.Pointer[activated] // activated, not yet applied
 	newPolicy chan struct{}
 	reopen    chan chan error // see Reopen
 
@@ -167,22 +169,49 @@ func (p *Pipeline) UsePolicy(ctx context.Context, b *bundle.Bundle) error {
 // once, and the worker applies b before it logs another record. When
 // bundles come faster than that, only the latest is applied.
 func (p *Pipeline) PolicyActivated(b *bundle.Bundle) {
-	p.policy.Store(b)
+	p.setPolicy(&activated{bundle: b})
+}
+
+// Follow is the engine's observer: each revision the engine activates
+// applies, as PolicyActivated, before the next record. The engine's
+// compiled modules are used as they are, so a revision is compiled once.
+func (p *Pipeline) Follow(ev authz.Event) {
+	if ev.Kind != authz.EventActivated || ev.Bundle == nil {
+		return
+	}
+	p.setPolicy(&activated{bundle: ev.Bundle, compiler: ev.Compiler})
+}
+
+// activated is a policy waiting for the worker: a bundle, and its compiled
+// modules when the engine compiled them.
+type activated struct {
+	bundle   *bundle.Bundle
+	compiler *ast.Compiler // nil: compile bundle
+}
+
+func (p *Pipeline) setPolicy(a *activated) {
+	p.policy.Store(a)
 	select {
 	case p.newPolicy <- struct{}{}:
 	default:
 	}
 }
 
-// applyPolicy applies a bundle that PolicyActivated left. A bundle the
-// engine activated compiles here too; if it does not, the previous drop
-// and mask policies stay, and the failure is logged.
+// applyPolicy applies a policy that PolicyActivated or Follow left. A
+// bundle the engine activated compiles here too; if it does not, the
+// previous drop and mask policies stay, and the failure is logged.
 func (p *Pipeline) applyPolicy() {
-	b := p.policy.Swap(nil)
-	if b == nil {
+	a := p.policy.Swap(nil)
+	if a == nil {
 		return
 	}
-	if err := p.opa.usePolicy(context.Background(), b); err != nil {
+	var err error
+	if a.compiler != nil {
+		err = p.opa.useCompiled(context.Background(), a.compiler, a.bundle.Data)
+	} else {
+		err = p.opa.usePolicy(context.Background(), a.bundle)
+	}
+	if err != nil {
 		p.log.Error("decision-record mask policy not updated; the previous one stays", "err", err)
 	}
 }
