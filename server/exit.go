@@ -123,15 +123,7 @@ func settle(ctx context.Context, dc *decision, err error) error {
 	if err == nil {
 		return nil
 	}
-	var pe *Error
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &pe):
-	case errors.As(err, &he):
-		pe = fromEchoError(he)
-	default:
-		pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
-	}
+	pe := asProblem(err)
 	if errors.Is(ctx.Err(), context.Canceled) && (pe.Problem.Status >= 500 || errors.Is(err, context.Canceled)) {
 		pe = problem(statusClientClosed, CodeClientClosed, "the client closed the request before its answer was ready", err)
 		pe.Problem.Title = "Client Closed Request"

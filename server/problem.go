@@ -74,21 +74,28 @@ func invalid(detail string) *Error {
 	return problem(http.StatusBadRequest, CodeInvalidRequest, detail, nil)
 }
 
+// asProblem is the problem err carries: its own, Echo's, or a 500 that
+// keeps err as the logged cause.
+func asProblem(err error) *Error {
+	var pe *Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &he):
+		return fromEchoError(he)
+	default:
+		return problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
+	}
+}
+
 // errorHandler is the one place where errors become responses.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		var pe *Error
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &pe):
-		case errors.As(err, &he):
-			pe = fromEchoError(he)
-		default:
-			pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
-		}
+		pe := asProblem(err)
 		p := pe.Problem
 		p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 		if p.Status >= 500 {

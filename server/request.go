@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"mime"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -65,7 +66,7 @@ func validateContentType(ct string) *Error {
 	switch {
 	case ct == "":
 		return nil
-	case len(ct) > maxContentTypeBytes || hasControl(ct):
+	case len(ct) > maxContentTypeBytes || strings.ContainsFunc(ct, unicode.IsControl):
 		return invalid("content_type is too long or has control characters")
 	}
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
@@ -80,17 +81,8 @@ func validateName(field, v string, max int) *Error {
 		return invalid(field + " is required")
 	case len(v) > max:
 		return invalid(fmt.Sprintf("%s is longer than %d bytes", field, max))
-	case !utf8.ValidString(v) || hasControl(v):
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
 		return invalid(field + " must be UTF-8 without control characters")
 	}
 	return nil
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
 }
