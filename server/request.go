@@ -10,8 +10,8 @@ import (
 	"github.com/signgate/signgate/signer"
 )
 
-// SignRequest is the body of /v1/sign and /v1/decide.
-type SignRequest struct {
+// signRequest is the body of /v1/sign and /v1/decide.
+type signRequest struct {
 	Team        string `json:"team"`
 	Operation   string `json:"operation"`
 	Object      string `json:"object"`
@@ -29,8 +29,8 @@ const (
 	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
 )
 
-// Validate checks every field before the policy sees the request.
-func (r *SignRequest) Validate() *Error {
+// validate checks every field before the policy sees the request.
+func (r *signRequest) validate() *apiError {
 	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (r *SignRequest) Validate() *Error {
 }
 
 // validateExpiresIn accepts no expires_in, or 1 s to 7 days.
-func validateExpiresIn(v *int64) *Error {
+func validateExpiresIn(v *int64) *apiError {
 	if v != nil && (*v < 1 || *v > maxExpiresIn) {
 		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
 	}
@@ -62,7 +62,7 @@ func validateExpiresIn(v *int64) *Error {
 }
 
 // validateContentType accepts no content type, or a short media type.
-func validateContentType(ct string) *Error {
+func validateContentType(ct string) *apiError {
 	switch {
 	case ct == "":
 		return nil
@@ -75,7 +75,7 @@ func validateContentType(ct string) *Error {
 	return nil
 }
 
-func validateName(field, v string, max int) *Error {
+func validateName(field, v string, max int) *apiError {
 	switch {
 	case v == "":
 		return invalid(field + " is required")
