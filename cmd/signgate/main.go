@@ -9,6 +9,10 @@
 //	signgate version                print the version of this build
 //
 // Exit status: 0 done, 1 failed, 2 the command line is wrong (cli.go).
+//
+// This package only wires the rooms together: the configuration, the
+// policy source (package bundles) and its engine (authz), the signers, the
+// audit pipeline and the HTTP server. The logic lives in those packages.
 package main
 
 import (
