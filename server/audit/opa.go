@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -107,44 +106,34 @@ func newOPALogs(ctx context.Context, cfg config.Audit, token, instanceID string,
 	return &opaLogs{mgr: mgr, plugin: plugin, metrics: m}, nil
 }
 
-// usePolicy activates b in the manager's store, as OPA's bundle plugin
-// does, so that the drop and mask policies of the serving bundle apply. The
-// manager's compiler trigger makes the plugin prepare its queries again.
+// usePolicy compiles b's modules and uses them as useCompiled does, so
+// that the drop and mask policies of the serving bundle apply. It is for
+// bundles that no engine compiled.
 func (o *opaLogs) usePolicy(ctx context.Context, b *bundle.Bundle) error {
-	cp := *b
-	cp.Modules = slices.Clone(b.Modules) // Copy writes into the modules it copies
-	cp = cp.Copy()
-	if cp.Manifest.Roots == nil {
-		cp.Manifest.Init()
-	}
-	params := storage.TransactionParams{Write: true, Context: storage.NewContext()}
-	err := storage.Txn(ctx, o.mgr.Store, params, func(txn storage.Transaction) error {
-		compiler := ast.NewCompiler().WithDefaultRegoVersion(o.mgr.ParserOptions().RegoVersion)
-		if err := bundle.Activate(&bundle.ActivateOpts{
-			Ctx:           ctx,
-			Store:         o.mgr.Store,
-			Txn:           txn,
-			TxnCtx:        params.Context,
-			Compiler:      compiler,
-			Metrics:       metrics.New(),
-			Bundles:       map[string]*bundle.Bundle{BundleName: &cp},
-			ParserOptions: o.mgr.ParserOptions(),
-		}); err != nil {
-			return err
+	modules := make(map[string]*ast.Module, len(b.Modules))
+	for _, m := range b.Modules {
+		parsed := m.Parsed
+		if parsed == nil {
+			var err error
+			if parsed, err = ast.ParseModuleWithOpts(m.Path, string(m.Raw), o.mgr.ParserOptions()); err != nil {
+				return fmt.Errorf("audit: read the policy bundle for the mask policy: %w", err)
+			}
 		}
-		plugins.SetCompilerOnContext(params.Context, compiler)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("audit: activate the policy bundle for the mask policy: %w", err)
+		modules[m.Path] = parsed
 	}
-	return nil
+	c := ast.NewCompiler().WithDefaultRegoVersion(o.mgr.ParserOptions().RegoVersion)
+	if c.Compile(modules); c.Failed() {
+		return fmt.Errorf("audit: compile the policy bundle for the mask policy: %w", c.Errors)
+	}
+	return o.useCompiled(ctx, c, b.Data)
 }
 
-// useCompiled is usePolicy for a bundle whose modules are compiled already,
-// by the engine that activated it: the bundle's data goes into the
-// manager's store and the compiler is handed to the manager as it is, so
-// that a revision is compiled once, not once more for the mask policy.
+// useCompiled makes the drop and mask policies (data.system.log.drop,
+// data.system.log.mask) of a compiled policy apply, as OPA's bundle plugin
+// would: its data goes into the manager's store, and c is handed to the
+// manager on the transaction, whose compiler trigger makes the plugin
+// prepare its queries again. The engine that activated a revision passes
+// its own compiler, so that a revision is compiled once.
 func (o *opaLogs) useCompiled(ctx context.Context, c *ast.Compiler, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}
