@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins"
 
 	"github.com/signgate/signgate/authz"
 )
@@ -57,6 +58,7 @@ type LoadOption func(*loadConfig)
 type loadConfig struct {
 	verify   *bundle.VerificationConfig
 	debounce time.Duration
+	mgr      *plugins.Manager // NewService: the process's plugin manager
 }
 
 func newLoadConfig(opts []LoadOption) loadConfig {

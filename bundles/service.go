@@ -34,6 +34,7 @@ import (
 type Service struct {
 	e      *authz.Engine
 	mgr    *plugins.Manager
+	ownMgr bool // Stop stops mgr: NewService made it
 	dl     *download.Downloader
 	vc     *bundle.VerificationConfig
 	name   string
@@ -60,17 +61,31 @@ func NewService(e *authz.Engine, opaConfig []byte, opts ...LoadOption) (*Service
 			return nil, fmt.Errorf("bundles: opa config: %q is not used; signgate reads only %s", k, strings.Join(allowedOPAConfig, ", "))
 		}
 	}
+	c := newLoadConfig(opts)
+	if c.mgr != nil {
+		return newService(e, c.mgr, c)
+	}
 	ol := NewOPALogger(e.Logger().With("component", "opa"))
 	mgr, err := plugins.New(opaConfig, "signgate", inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
 	if err != nil {
 		return nil, fmt.Errorf("bundles: opa config: %w", err)
 	}
-	s, err := newService(e, mgr, newLoadConfig(opts))
+	s, err := newService(e, mgr, c)
 	if err != nil {
 		mgr.Stop(context.Background())
 		return nil, err
 	}
+	s.ownMgr = true
 	return s, nil
+}
+
+// WithPluginManager makes NewService use mgr, the process's one OPA plugin
+// manager, for the services, bundles and keys of its configuration instead
+// of a manager of its own; mgr must have been made from a configuration
+// that holds the opaConfig given to NewService. Stop leaves mgr to its
+// owner.
+func WithPluginManager(mgr *plugins.Manager) LoadOption {
+	return func(c *loadConfig) { c.mgr = mgr }
 }
 
 func newService(e *authz.Engine, mgr *plugins.Manager, c loadConfig) (*Service, error) {
@@ -144,7 +159,9 @@ func (s *Service) Stop(ctx context.Context) {
 	if s.start {
 		s.dl.Stop(ctx)
 	}
-	s.mgr.Stop(ctx)
+	if s.ownMgr {
+		s.mgr.Stop(ctx)
+	}
 }
 
 // update is the downloader's callback: an error, a new bundle, or nothing

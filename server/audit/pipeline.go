@@ -12,6 +12,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/signgate/signgate/authz"
@@ -89,6 +90,7 @@ type options struct {
 	stdout io.Writer
 	now    func() time.Time
 	token  string
+	mgr    *plugins.Manager
 }
 
 // WithLogger sets where the pipeline reports failures and drops.
@@ -104,7 +106,16 @@ func WithStdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithServiceToken sets the bearer token for the decision-log service.
+// With WithPluginManager, the token is the manager's (PluginConfig).
 func WithServiceToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithPluginManager runs OPA's decision-log plugin on mgr, the process's one
+// OPA plugin manager, instead of a manager of the pipeline's own. mgr must
+// be made from PluginConfig's configuration (more sections may be added,
+// such as the bundle service's) and initialised (Init). The pipeline
+// registers its sink plugin on mgr, and owns its decision_logs plugin, which
+// Close stops; mgr itself is left to its owner to stop, after Close.
+func WithPluginManager(mgr *plugins.Manager) Option { return func(o *options) { o.mgr = mgr } }
 
 // New starts a pipeline for cfg (audit.sink is console, file or service;
 // "none" needs no pipeline). It opens the file or checks nothing about the
@@ -113,10 +124,6 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 	o := options{log: slog.New(slog.DiscardHandler), stdout: os.Stdout, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	id := cfg.InstanceID
-	if id == "" {
-		id, _ = os.Hostname()
 	}
 	p := &Pipeline{
 		strict:    cfg.Mode == "strict",
@@ -148,7 +155,7 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		return nil, fmt.Errorf("audit: sink %q needs no pipeline", cfg.Sink)
 	}
 	var err error
-	if p.opa, err = newOPALogs(ctx, cfg, o.token, id, p.sink, o.log); err != nil {
+	if p.opa, err = newOPALogs(ctx, cfg, o.token, o.mgr, p.sink, o.log); err != nil {
 		if p.file != nil {
 			p.file.Close()
 		}
