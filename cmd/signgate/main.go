@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashKeyCmd(stdin, stdout)
 	case "bundle":
 		return bundleCmd(ctx, args[1:], stdout, stderr)
+	case "probe":
+		os.Exit(probeMain(ctx, args[1:], stdout, stderr)) // probe.go: 0 ready, 1 not, 2 usage
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
