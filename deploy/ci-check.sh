@@ -119,3 +119,31 @@ sandbox "$bin" probe --timeout 1s "http://$addr/readyz" 2>/dev/null; st=$?
 set -e
 [ "$st" = 1 ] || fail "probe after shutdown exited $st, want 1"
 echo "    ok: serve on $addr, ready, one URL signed, record $decision in the audit file, clean exit on SIGTERM"
+
+echo "==> deploy: deploy/systemd/signgate.service"
+unit=deploy/systemd/signgate.service
+for want in 'DynamicUser=yes' 'ProtectSystem=strict' 'NoNewPrivileges=yes' 'ReadWritePaths=/var/log/signgate' \
+	'LogsDirectory=signgate' 'LimitNOFILE=65536' 'ExecReload=/bin/kill -HUP $MAINPID' \
+	'EnvironmentFile=/etc/signgate/signgate.env' 'CapabilityBoundingSet=' 'SystemCallFilter=@system-service' \
+	'ProtectHome=yes' 'PrivateTmp=yes' 'RestrictAddressFamilies=AF_INET AF_INET6' 'TimeoutStopSec=30s'; do
+	grep -qxF -- "$want" "$unit" || fail "$unit: no line $want"
+done
+if command -v systemd-analyze >/dev/null; then
+	# verify resolves the unit in a root of its own: the binary built above,
+	# kill, the environment file, and the host's own unit library.
+	root=$tmp/root
+	mkdir -p "$root/usr/local/bin" "$root/bin" "$root/etc/signgate" "$root/etc/systemd/system" "$root/usr/lib/systemd"
+	cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
+	cp "$bin" "$root/usr/local/bin/signgate"
+	if [ -x /bin/kill ]; then cp /bin/kill "$root/bin/kill"; else printf '#!/bin/sh\n' >"$root/bin/kill" && chmod 755 "$root/bin/kill"; fi
+	: >"$root/etc/signgate/signgate.env"
+	cp "$unit" "$root/etc/systemd/system/"
+	out=$(systemd-analyze verify --man=no --root="$root" signgate.service 2>&1) || fail "systemd-analyze verify: $out"
+	[ -z "$out" ] || fail "systemd-analyze verify warns: $out"
+	# The exposure score (0 safest, 100 unconfined) must stay at 1.5 or below.
+	systemd-analyze security --offline=true --threshold=15 "$unit" >"$tmp/security" 2>&1 ||
+		{ cat "$tmp/security" >&2; fail "systemd-analyze security: exposure above 1.5"; }
+	echo "    ok: verify clean, $(grep -o 'exposure level for signgate.service: [0-9.]*' "$tmp/security")"
+else
+	echo "    systemd-analyze is not installed: the unit is checked for its settings only"
+fi
