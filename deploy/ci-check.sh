@@ -147,3 +147,19 @@ if command -v systemd-analyze >/dev/null; then
 else
 	echo "    systemd-analyze is not installed: the unit is checked for its settings only"
 fi
+
+echo "==> deploy: Helm chart deploy/helm/signgate (Helm from deploy/tools, built into bin/)"
+(cd deploy/tools && go build -o ../../bin/helm helm.sh/helm/v3/cmd/helm)
+helm=$repo/bin/helm
+"$helm" version --short
+kube=--kube-version=1.31.0
+"$helm" lint --strict "$kube" deploy/helm/signgate
+"$helm" lint --strict "$kube" deploy/helm/signgate -f deploy/helm/examples/production.yaml
+"$helm" template signgate deploy/helm/signgate "$kube" -n signgate >"$tmp/default.yaml"
+"$helm" template signgate deploy/helm/signgate "$kube" -n signgate -f deploy/helm/examples/production.yaml >"$tmp/production.yaml"
+for f in default production; do
+	echo "    helm template ($f values): $(grep -c '^kind:' "$tmp/$f.yaml") objects"
+done
+# Every rendered object decoded strictly into the Kubernetes API types and
+# checked (deploy/tools/helmchart); the configuration parsed by signgate's own loader.
+(cd deploy/tools && go test -count=1 ./...)
