@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,18 +27,30 @@ import (
 // probed before it is swapped in, and a bundle that fails any step never
 // replaces the active revision.
 //
+// An OCI registry (a service of type "oci", as OPA configures it) is read
+// with OPA's OCI downloader, through the same activation rule; its blobs are
+// kept in a directory of its own under the temporary directory ($TMPDIR),
+// removed by Stop.
+//
 // OPA's bundle plugin itself is not used because it activates a bundle
 // into OPA's store before anyone can refuse it, and tells its listeners
 // the status but not the bundle.
 type Service struct {
 	e      *Engine
 	mgr    *plugins.Manager
-	dl     *download.Downloader
+	dl     loader
+	oci    string // the OCI downloader's blob store; empty for HTTP
 	vc     *bundle.VerificationConfig
 	name   string
 	source string
 	once   sync.Once // Start
 	start  bool      // set by Start, read by Stop
+}
+
+// loader is what OPA's HTTP and OCI downloaders have in common.
+type loader interface {
+	Start(context.Context)
+	Stop(context.Context)
 }
 
 // allowedOPAConfig are the sections of OPA's configuration a Service reads.
@@ -97,9 +110,6 @@ func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error)
 		return nil, fmt.Errorf("bundles: opa config: bundles.%s: a file:// resource is not a bundle service; use policy.source: directory", name)
 	}
 	client := mgr.Client(src.Service)
-	if strings.EqualFold(client.Config().Type, "oci") {
-		return nil, fmt.Errorf("bundles: opa config: services.%s: OCI registries are not supported", src.Service)
-	}
 	vc := src.Signing
 	switch {
 	case c.verify != nil:
@@ -113,12 +123,27 @@ func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error)
 		e: e, mgr: mgr, vc: vc, name: name,
 		source: "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"),
 	}
+	parserOpts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+	if strings.EqualFold(client.Config().Type, "oci") {
+		// OPA's NewOCI panics when it cannot make its own store: make it here.
+		dir, err := os.MkdirTemp("", "signgate-oci-*")
+		if err != nil {
+			return nil, fmt.Errorf("bundles: oci store: %w", err)
+		}
+		s.oci, s.source = dir, "oci:"+src.Resource
+		s.dl = download.NewOCI(src.Config, client, src.Resource, dir).
+			WithCallback(s.update).
+			WithBundleVerificationConfig(vc).
+			WithSizeLimitBytes(src.SizeLimitBytes).
+			WithBundleParserOpts(parserOpts)
+		return s, nil
+	}
 	s.dl = download.New(src.Config, client, src.Resource).
 		WithCallback(s.update).
 		WithBundleVerificationConfig(vc).
 		WithSizeLimitBytes(src.SizeLimitBytes).
 		WithBundleName(name).
-		WithBundleParserOpts(ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		WithBundleParserOpts(parserOpts)
 	return s, nil
 }
 
@@ -143,6 +168,9 @@ func (s *Service) Stop(ctx context.Context) {
 		s.dl.Stop(ctx)
 	}
 	s.mgr.Stop(ctx)
+	if s.oci != "" {
+		_ = os.RemoveAll(s.oci)
+	}
 }
 
 // update is the downloader's callback: an error, a new bundle, or nothing

@@ -6,7 +6,8 @@
 #     `version`, `probe` and `serve --config deploy/examples/config.yaml`;
 #  2. the systemd unit passes `systemd-analyze verify` (when installed);
 #  3. the Helm chart passes `helm lint` and renders into valid Kubernetes
-#     objects with the default and the production values (deploy/tools).
+#     objects with the default and the production values (deploy/tools);
+#  4. it builds the registry that the OCI bundle test runs against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -163,3 +164,8 @@ done
 # Every rendered object decoded strictly into the Kubernetes API types and
 # checked (deploy/tools/helmchart); the configuration parsed by signgate's own loader.
 (cd deploy/tools && go test -count=1 ./...)
+
+# The registry that bundles/oci_test.go pushes signed bundles to (./test.sh
+# runs it; with SIGNGATE_E2E=required a missing registry fails it).
+echo "==> deploy: the CNCF distribution registry for the OCI bundle test (deploy/tools/registry, into bin/)"
+(cd deploy/tools/registry && go build -o ../../../bin/registry github.com/distribution/distribution/v3/cmd/registry)

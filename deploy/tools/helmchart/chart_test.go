@@ -136,6 +136,7 @@ func TestChartRenders(t *testing.T) {
 	tests := []struct {
 		name          string
 		givenValues   string
+		givenSet      map[string]any
 		wantKinds     []string
 		wantSource    string // policy.source
 		wantAuditSink string
@@ -157,10 +158,21 @@ func TestChartRenders(t *testing.T) {
 			wantAnnots: []string{"azure.workload.identity/client-id", "eks.amazonaws.com/role-arn",
 				"iam.gke.io/gcp-service-account"},
 		},
+		{
+			name: "OCI registry values: signed bundles pulled by OPA's OCI downloader",
+			givenSet: map[string]any{"policy": map[string]any{
+				"oci": map[string]any{"enabled": true, "registry": "https://ghcr.io", "reference": "ghcr.io/acme/policy:prod",
+					"tokenSecret": map[string]any{"name": "signgate-registry", "key": "token"}},
+				"verification": map[string]any{"enabled": true, "publicKeySecret": map[string]any{"name": "signgate-policy-key", "key": "public.pem"}},
+			}},
+			wantKinds:     []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"},
+			wantSource:    "service",
+			wantAuditSink: "console",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			manifest, err := render(t, tc.givenValues, nil)
+			manifest, err := render(t, tc.givenValues, tc.givenSet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,6 +184,9 @@ func TestChartRenders(t *testing.T) {
 				t.Fatalf("kinds %v, want %v", r.kinds, tc.wantKinds)
 			}
 			cfg := checkConfig(t, r)
+			if tc.givenSet != nil && !strings.Contains(string(cfg.Policy.OPAConfig), `"type":"oci"`) {
+				t.Errorf("opa_config %s, want a service of type oci", cfg.Policy.OPAConfig)
+			}
 			if cfg.Policy.Source != tc.wantSource || cfg.Audit.Sink != tc.wantAuditSink {
 				t.Errorf("policy.source %q, audit.sink %q; want %q, %q", cfg.Policy.Source, cfg.Audit.Sink, tc.wantSource, tc.wantAuditSink)
 			}
@@ -305,6 +320,9 @@ func checkDeployment(t *testing.T, r rendered, cfg *config.Config) *corev1.PodTe
 	}
 	if m, v := mounts["data"], vols["data"]; m.MountPath != "/var/lib/signgate" || v.EmptyDir == nil {
 		t.Errorf("data volume %+v mounted %+v, want an emptyDir at /var/lib/signgate", v, m)
+	}
+	if m, v := mounts["tmp"], vols["tmp"]; m.MountPath != "/tmp" || v.EmptyDir == nil {
+		t.Errorf("tmp volume %+v mounted %+v, want an emptyDir at /tmp (the OCI downloader's store)", v, m)
 	}
 	if want := sha256Hex.FindString(pod.Annotations["checksum/config"]); want == "" {
 		t.Error("no checksum/config annotation: a configuration change would not roll the pods")
@@ -440,6 +458,11 @@ func TestChartRefuses(t *testing.T) {
 			name:      "a secret value written in the values",
 			givenSet:  map[string]any{"secretEnv": []any{map[string]any{"name": "SIGNGATE_AZURE_KEY", "value": "c2VjcmV0"}}},
 			wantError: "secretEnv SIGNGATE_AZURE_KEY: name a secretName and key",
+		},
+		{
+			name:      "two bundle sources at once",
+			givenSet:  map[string]any{"policy": map[string]any{"bundleService": map[string]any{"enabled": true}, "oci": map[string]any{"enabled": true}}},
+			wantError: "enable one of policy.bundleService and policy.oci, not both",
 		},
 		{
 			name:      "a bundle service without its URL",

@@ -44,6 +44,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The bundle source the values enable: service, oci, or empty for the embedded policy. */}}
+{{- define "signgate.bundleSource" -}}
+{{- $p := .Values.policy -}}
+{{- if and $p.bundleService.enabled $p.oci.enabled -}}
+{{- fail "enable one of policy.bundleService and policy.oci, not both" -}}
+{{- else if $p.bundleService.enabled -}}service
+{{- else if $p.oci.enabled -}}oci
+{{- end -}}
+{{- end -}}
+
+{{/* The bearer token Secret of the bundle source, if any. */}}
+{{- define "signgate.bundleTokenSecret" -}}
+{{- $src := include "signgate.bundleSource" . -}}
+{{- if eq $src "service" -}}{{ toJson .Values.policy.bundleService.tokenSecret }}
+{{- else if eq $src "oci" -}}{{ toJson .Values.policy.oci.tokenSecret }}
+{{- else -}}{}
+{{- end -}}
+{{- end -}}
+
 {{/* Where the policy verification key is mounted. */}}
 {{- define "signgate.policyKeyDir" -}}/var/run/secrets/signgate/policy-key{{- end -}}
 
@@ -59,13 +78,27 @@ shutdown budget, and the policy and audit sections the values enable.
 {{- $_ := set $cfg "server" $server -}}
 {{- $_ := set $cfg "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.metrics.port))) -}}
 {{- $p := .Values.policy -}}
-{{- if $p.bundleService.enabled -}}
-{{- $svc := dict "url" (required "policy.bundleService.url is required" $p.bundleService.url) -}}
-{{- if $p.bundleService.tokenSecret.name -}}
+{{- $src := include "signgate.bundleSource" . -}}
+{{- if $src -}}
+{{- $svc := dict -}}
+{{- $resource := "" -}}
+{{- $polling := dict -}}
+{{- $token := dict -}}
+{{- if eq $src "service" -}}
+{{- $svc = dict "url" (required "policy.bundleService.url is required" $p.bundleService.url) -}}
+{{- $resource = required "policy.bundleService.resource is required" $p.bundleService.resource -}}
+{{- $polling = dict "min_delay_seconds" (int $p.bundleService.minDelaySeconds) "max_delay_seconds" (int $p.bundleService.maxDelaySeconds) -}}
+{{- $token = $p.bundleService.tokenSecret -}}
+{{- else -}}
+{{- $svc = dict "url" (required "policy.oci.registry is required" $p.oci.registry) "type" "oci" -}}
+{{- $resource = required "policy.oci.reference is required" $p.oci.reference -}}
+{{- $polling = dict "min_delay_seconds" (int $p.oci.minDelaySeconds) "max_delay_seconds" (int $p.oci.maxDelaySeconds) -}}
+{{- $token = $p.oci.tokenSecret -}}
+{{- end -}}
+{{- if $token.name -}}
 {{- $_ := set $svc "credentials" (dict "bearer" (dict "token" "${SIGNGATE_BUNDLE_TOKEN}")) -}}
 {{- end -}}
-{{- $polling := dict "min_delay_seconds" (int $p.bundleService.minDelaySeconds) "max_delay_seconds" (int $p.bundleService.maxDelaySeconds) -}}
-{{- $bundle := dict "service" "bundles" "resource" (required "policy.bundleService.resource is required" $p.bundleService.resource) "polling" $polling -}}
+{{- $bundle := dict "service" "bundles" "resource" $resource "polling" $polling -}}
 {{- $policy := deepCopy (get $cfg "policy" | default dict) -}}
 {{- $_ := set $policy "source" "service" -}}
 {{- $_ := set $policy "require_bundle" $p.requireBundle -}}
