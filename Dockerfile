@@ -4,7 +4,7 @@
 # read-only root filesystem:
 #
 #   docker build --build-arg VERSION=v1.4.0 -t signgate:v1.4.0 .
-#   docker run --read-only -p 8080:8080 -v signgate-data:/var/lib/signgate \
+#   docker run --read-only --tmpfs /tmp -p 8080:8080 -v signgate-data:/var/lib/signgate \
 #     -v ./config.yaml:/etc/signgate/config.yaml:ro signgate:v1.4.0
 #
 # The binary is built by deploy/build.sh, the script CI builds and tests with.

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -106,10 +108,7 @@ func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error)
 	for n, b := range parsed.Bundles {
 		name, src = n, b
 	}
-	if strings.HasPrefix(src.Resource, "file://") {
-		return nil, fmt.Errorf("bundles: opa config: bundles.%s: a file:// resource is not a bundle service; use policy.source: directory", name)
-	}
-	client := mgr.Client(src.Service)
+	parserOpts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
 	vc := src.Signing
 	switch {
 	case c.verify != nil:
@@ -119,11 +118,22 @@ func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error)
 		// bundle. A configured key means signatures are required.
 		vc = bundle.NewVerificationConfig(vc.PublicKeys, "", "", nil)
 	}
-	s := &Service{
-		e: e, mgr: mgr, vc: vc, name: name,
-		source: "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"),
+	s := &Service{e: e, mgr: mgr, vc: vc, name: name}
+	if u, err := url.Parse(src.Resource); err == nil && u.Scheme == "file" {
+		// A bundle archive on disk, as OPA reads file:// resources.
+		every := time.Minute
+		if p := src.Config.Polling.MinDelaySeconds; p != nil && *p > 0 {
+			every = time.Duration(*p) * time.Second
+		}
+		fl, err := newFileLoader(u.Path, every, vc, src.SizeLimitBytes, parserOpts, s.update)
+		if err != nil {
+			return nil, err
+		}
+		s.dl, s.source = fl, "file:"+u.Path
+		return s, nil
 	}
-	parserOpts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+	client := mgr.Client(src.Service)
+	s.source = "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/")
 	if strings.EqualFold(client.Config().Type, "oci") {
 		// OPA's NewOCI panics when it cannot make its own store: make it here.
 		dir, err := os.MkdirTemp("", "signgate-oci-*")
