@@ -29,6 +29,9 @@ import (
 // probed before it is swapped in, and a bundle that fails any step never
 // replaces the active revision.
 //
+// A file:// resource is a bundle archive on disk, read with OPA's bundle
+// reader (file.go).
+//
 // An OCI registry (a service of type "oci", as OPA configures it) is read
 // with OPA's OCI downloader, through the same activation rule; its blobs are
 // kept in a directory of its own under the temporary directory ($TMPDIR),

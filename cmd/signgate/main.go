@@ -6,6 +6,7 @@
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
 //	signgate netpolicy --team T     print the bucket-side network control of a team
 //	signgate bundle build|verify    build, sign and verify policy bundles
+//	signgate probe [URL]            health check: exit 0 when URL answers 200
 package main
 
 import (
@@ -40,6 +41,7 @@ const usage = `usage:
                                    build (and sign) a policy bundle that signgate accepts
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
+  signgate probe [URL]             exit 0 if URL (default http://127.0.0.1:8080/readyz) answers 200, else 1
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
