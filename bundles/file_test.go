@@ -10,6 +10,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
@@ -37,7 +38,7 @@ func TestServiceFollowsAFileResource(t *testing.T) {
 
 	cfg := fmt.Sprintf(`{"bundles": {"signgate": {"resource": "file://%s",
 		"polling": {"min_delay_seconds": 1, "max_delay_seconds": 1}}}}`, path)
-	e := bundles.New()
+	e := authz.New()
 	svc, err := bundles.NewService(e, []byte(cfg), bundles.WithVerification(key.Verification(t, "")))
 	if err != nil {
 		t.Fatal(err)
@@ -47,13 +48,13 @@ func TestServiceFollowsAFileResource(t *testing.T) {
 	}
 	svc.Start(context.Background())
 	defer svc.Stop(context.Background())
-	waitForReport(t, e, "the archive on disk", func(r bundles.Report) bool {
+	waitForReport(t, e, "the archive on disk", func(r authz.Report) bool {
 		return r.Active.Revision == "r1" && r.Active.SigningKeyID == "policy-signer"
 	})
 	wantTTL(t, e, 60)
 
 	replaceFile(t, path, bundletest.Tarball(t, bundletest.Policy(120), "r2", key))
-	waitForReport(t, e, "the new archive", func(r bundles.Report) bool { return r.Active.Revision == "r2" })
+	waitForReport(t, e, "the new archive", func(r authz.Report) bool { return r.Active.Revision == "r2" })
 	wantTTL(t, e, 120)
 
 	tampered := bundletest.Build(t, bundletest.Policy(3600), "r3", key)
@@ -63,8 +64,8 @@ func TestServiceFollowsAFileResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaceFile(t, path, buf.Bytes())
-	waitForReport(t, e, "the tampered archive to be refused", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageVerify
+	waitForReport(t, e, "the tampered archive to be refused", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageVerify
 	})
 	if r := e.Report(); r.Active.Revision != "r2" || r.Activations != 2 {
 		t.Fatalf("after the tampered archive: active %q after %d activations, want r2 after 2", r.Active.Revision, r.Activations)
@@ -75,8 +76,8 @@ func TestServiceFollowsAFileResource(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitForReport(t, e, "the missing file to be reported", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageRead
+	waitForReport(t, e, "the missing file to be reported", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageRead
 	})
 	wantTTL(t, e, 120)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
@@ -30,7 +31,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitForReport is waitFor on the engine's report, which it shows on failure.
-func waitForReport(t *testing.T, e *bundles.Engine, what string, cond func(bundles.Report) bool) {
+func waitForReport(t *testing.T, e *authz.Engine, what string, cond func(authz.Report) bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for r := e.Report(); !cond(r); r = e.Report() {
@@ -41,11 +42,11 @@ func waitForReport(t *testing.T, e *bundles.Engine, what string, cond func(bundl
 	}
 }
 
-func vision(op string) *bundles.Input {
-	return &bundles.Input{
-		Subject: bundles.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "api_key"},
-		Action:  bundles.Action{Team: "vision", Operation: op, Object: "a.txt"},
-		Source:  bundles.Source{IP: "127.0.0.1"},
+func vision(op string) *authz.Input {
+	return &authz.Input{
+		Subject: authz.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "api_key"},
+		Action:  authz.Action{Team: "vision", Operation: op, Object: "a.txt"},
+		Source:  authz.Source{IP: "127.0.0.1"},
 		Time:    "2026-11-27T10:00:00Z",
 	}
 }
@@ -53,10 +54,10 @@ func vision(op string) *bundles.Input {
 // events records what the engine tells its observers.
 type events struct {
 	mu  sync.Mutex
-	all []bundles.Event
+	all []authz.Event
 }
 
-func (ev *events) observe(e bundles.Event) {
+func (ev *events) observe(e authz.Event) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	ev.all = append(ev.all, e)
@@ -69,9 +70,9 @@ func (ev *events) kinds() []string {
 	var out []string
 	for _, e := range ev.all {
 		switch e.Kind {
-		case bundles.EventActivated:
+		case authz.EventActivated:
 			out = append(out, "activated:"+e.Revision)
-		case bundles.EventRejected:
+		case authz.EventRejected:
 			out = append(out, "rejected:"+string(e.Stage))
 		}
 	}
@@ -84,24 +85,24 @@ type step struct {
 	offer     func()
 	wantRev   string        // the active revision afterwards
 	wantTTL   time.Duration // of a decision afterwards
-	wantStage bundles.Stage // of the refusal; "" when the update activates
+	wantStage authz.Stage   // of the refusal; "" when the update activates
 	wantErr   string        // in the refusal's error
 	wantKeyID string        // of the active revision
 }
 
 // runCycle offers each step and waits for the engine to reflect it: the
 // new revision, or the refusal while the previous revision keeps deciding.
-func runCycle(t *testing.T, e *bundles.Engine, steps []step) {
+func runCycle(t *testing.T, e *authz.Engine, steps []step) {
 	t.Helper()
 	var lastErrAt time.Time
 	for _, s := range steps {
 		s.offer()
 		if s.wantStage == "" {
-			waitForReport(t, e, s.name+": revision "+s.wantRev, func(r bundles.Report) bool {
+			waitForReport(t, e, s.name+": revision "+s.wantRev, func(r authz.Report) bool {
 				return r.Active.Revision == s.wantRev && r.LastError == nil
 			})
 		} else {
-			waitForReport(t, e, s.name+": a "+string(s.wantStage)+" failure", func(r bundles.Report) bool {
+			waitForReport(t, e, s.name+": a "+string(s.wantStage)+" failure", func(r authz.Report) bool {
 				f := r.LastError
 				return f != nil && f.At.After(lastErrAt) && f.Stage == s.wantStage && strings.Contains(f.Err.Error(), s.wantErr)
 			})
@@ -126,15 +127,15 @@ func cycleSteps(good, wrong *bundletest.Key, serve func(name string, files bundl
 	return []step{
 		{name: "revision 1", offer: func() { serve("r1", bundletest.Policy(60), "r1", good, "") }, wantRev: "r1", wantTTL: time.Minute, wantKeyID: good.ID},
 		{name: "revision 2", offer: func() { serve("r2", bundletest.Policy(120), "r2", good, "") }, wantRev: "r2", wantTTL: 2 * time.Minute, wantKeyID: good.ID},
-		{name: "corrupt bundle", offer: corrupt, wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: bundles.StageRead, wantKeyID: good.ID},
+		{name: "corrupt bundle", offer: corrupt, wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: authz.StageRead, wantKeyID: good.ID},
 		{name: "signed with the wrong key", offer: func() { serve("evil", bundletest.Policy(9999), "evil", wrong, "") },
-			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: bundles.StageVerify, wantErr: "verify", wantKeyID: good.ID},
+			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: authz.StageVerify, wantErr: "verify", wantKeyID: good.ID},
 		{name: "unsigned", offer: func() { serve("unsigned", bundletest.Policy(9999), "unsigned", nil, "") },
-			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: bundles.StageVerify, wantErr: ".signatures.json", wantKeyID: good.ID},
+			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: authz.StageVerify, wantErr: ".signatures.json", wantKeyID: good.ID},
 		{name: "signed out of scope", offer: func() { serve("scoped", bundletest.Policy(9999), "scoped", good, "staging") },
-			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: bundles.StageVerify, wantErr: "scope", wantKeyID: good.ID},
+			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: authz.StageVerify, wantErr: "scope", wantKeyID: good.ID},
 		{name: "decision allows strangers", offer: func() { serve("lax", allowsStrangers, "lax", good, "") },
-			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: bundles.StageDecision, wantErr: "unknown team", wantKeyID: good.ID},
+			wantRev: "r2", wantTTL: 2 * time.Minute, wantStage: authz.StageDecision, wantErr: "unknown team", wantKeyID: good.ID},
 		{name: "revision 3", offer: func() { serve("r3", bundletest.Policy(180), "r3", good, "") }, wantRev: "r3", wantTTL: 3 * time.Minute, wantKeyID: good.ID},
 	}
 }
@@ -161,7 +162,7 @@ func TestServiceLifecycle(t *testing.T) {
 	good, wrong := bundletest.NewKey(t, "ci-2026"), bundletest.NewKey(t, "ci-2026")
 	srv := bundletest.NewServer(t)
 	var ev events
-	e := bundles.New(bundles.WithObserver(ev.observe))
+	e := authz.New(authz.WithObserver(ev.observe))
 	opaConfig := fmt.Sprintf(`{
 		"services": {"policy-hub": {"url": %q}},
 		"bundles": {"signgate": {"service": "policy-hub", "resource": %q,
@@ -174,8 +175,8 @@ func TestServiceLifecycle(t *testing.T) {
 	svc.Start(context.Background())
 	t.Cleanup(func() { svc.Stop(context.Background()) })
 	// Nothing served yet: not ready, and the 404 is reported.
-	waitForReport(t, e, "the first download to fail", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageDownload && strings.Contains(r.LastError.Err.Error(), "Not Found")
+	waitForReport(t, e, "the first download to fail", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageDownload && strings.Contains(r.LastError.Err.Error(), "Not Found")
 	})
 	if e.Ready() {
 		t.Fatal("ready before any bundle was served")
@@ -191,7 +192,7 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Errorf("events %v, want %v", got, want)
 	}
 	r := e.Report()
-	if r.Activations != 3 || r.Failures[bundles.StageVerify] < 3 || r.Failures[bundles.StageRead] < 1 || r.Failures[bundles.StageDecision] != 1 {
+	if r.Activations != 3 || r.Failures[authz.StageVerify] < 3 || r.Failures[authz.StageRead] < 1 || r.Failures[authz.StageDecision] != 1 {
 		t.Errorf("counters: activations %d, failures %v", r.Activations, r.Failures)
 	}
 	if want := "service:" + srv.URL + srv.Path; r.Active.Source != want || svc.Source() != want {
@@ -207,7 +208,7 @@ func TestDirectoryLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	bundletest.WriteDir(t, dir, bundletest.Policy(30), "r0", good)
 	var ev events
-	e := bundles.New(bundles.WithObserver(ev.observe))
+	e := authz.New(authz.WithObserver(ev.observe))
 	dw, err := bundles.WatchDir(context.Background(), e, dir,
 		bundles.WithVerification(good.Verification(t, "")), bundles.WithDebounce(20*time.Millisecond))
 	if err != nil {
@@ -268,12 +269,12 @@ func TestWatchDirRefusesABadFirstLoad(t *testing.T) {
 	dir := t.TempDir()
 	bundletest.WriteDir(t, dir, bundletest.Policy(30), "r0", nil)
 	key := bundletest.NewKey(t, "ci")
-	e := bundles.New()
+	e := authz.New()
 	if _, err := bundles.WatchDir(context.Background(), e, dir, bundles.WithVerification(key.Verification(t, ""))); err == nil {
 		t.Fatal("an unsigned directory was accepted with verification on")
 	}
 	r := e.Report()
-	if r.Ready || r.LastError == nil || r.LastError.Stage != bundles.StageVerify {
+	if r.Ready || r.LastError == nil || r.LastError.Stage != authz.StageVerify {
 		t.Fatalf("report %+v", r)
 	}
 }

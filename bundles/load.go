@@ -1,18 +1,19 @@
+// Package bundles owns where policy revisions come from: the bundle embedded
+// in the binary, a watched directory and an OPA bundle service. It reads and
+// verifies bundles and hands each one to the authz engine, which compiles,
+// probes and activates it.
 package bundles
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/signgate/signgate/authz"
 )
 
 // skipTests leaves *_test.rego out of a served bundle: tests belong to CI,
@@ -83,7 +84,7 @@ func LoadDir(dir string, opts ...LoadOption) (*bundle.Bundle, error) {
 }
 
 // loadDir is LoadDir that also says which stage failed.
-func loadDir(dir string, c loadConfig) (*bundle.Bundle, Stage, error) {
+func loadDir(dir string, c loadConfig) (*bundle.Bundle, authz.Stage, error) {
 	read := func(skipVerify bool) (bundle.Bundle, error) {
 		loader := bundle.NewDirectoryLoader(dir).WithFilter(skipDirEntry(dir)).WithFollowSymlinks(true)
 		// Without a verification config OPA still refuses a signed bundle
@@ -96,60 +97,11 @@ func loadDir(dir string, c loadConfig) (*bundle.Bundle, Stage, error) {
 	if err != nil {
 		// Tell a bad signature from a bad bundle by reading it again without
 		// verification. This only labels the failure.
-		stage := StageRead
+		stage := authz.StageRead
 		if _, rerr := read(true); rerr == nil {
-			stage = StageVerify
+			stage = authz.StageVerify
 		}
 		return nil, stage, fmt.Errorf("bundles: read bundle directory %s: %w", dir, err)
 	}
 	return &b, "", nil
-}
-
-// SigningKeyID names the key that verified b's signature: the key id that
-// vc names (OPA then ignores the token's), otherwise the token's "kid"
-// header, otherwise its deprecated "keyid" claim. It is empty for an
-// unsigned bundle.
-func SigningKeyID(b *bundle.Bundle, vc *bundle.VerificationConfig) string {
-	if len(b.Signatures.Signatures) == 0 {
-		return ""
-	}
-	if vc != nil && vc.KeyID != "" {
-		return vc.KeyID
-	}
-	parts := strings.Split(b.Signatures.Signatures[0], ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	var hdr struct {
-		KID string `json:"kid"`
-	}
-	var claims struct {
-		KeyID string `json:"keyid"`
-	}
-	if raw, err := base64.RawURLEncoding.DecodeString(parts[0]); err == nil && json.Unmarshal(raw, &hdr) == nil && hdr.KID != "" {
-		return hdr.KID
-	}
-	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && json.Unmarshal(raw, &claims) == nil {
-		return claims.KeyID
-	}
-	return ""
-}
-
-// Revision names a bundle: its manifest revision when set, otherwise a
-// digest of its modules and data, so that two different policies never
-// share a revision.
-func Revision(b *bundle.Bundle) string {
-	if b.Manifest.Revision != "" {
-		return b.Manifest.Revision
-	}
-	h := sha256.New()
-	mods := make([]bundle.ModuleFile, len(b.Modules))
-	copy(mods, b.Modules)
-	sort.Slice(mods, func(i, j int) bool { return mods[i].Path < mods[j].Path })
-	for _, m := range mods {
-		fmt.Fprintf(h, "%s\x00%d\x00", m.Path, len(m.Raw))
-		h.Write(m.Raw)
-	}
-	fmt.Fprintf(h, "%v", b.Data) // fmt prints maps with sorted keys
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }

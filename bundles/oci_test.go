@@ -17,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 	"github.com/signgate/signgate/tests/storage"
@@ -108,7 +109,7 @@ func TestServiceFollowsAnOCIRegistry(t *testing.T) {
 	cfg := fmt.Sprintf(`{"services": {"registry": {"url": "http://%s", "type": "oci"}},
 		"bundles": {"signgate": {"service": "registry", "resource": "%s:prod",
 			"polling": {"min_delay_seconds": 1, "max_delay_seconds": 1}}}}`, host, repoRef)
-	e := bundles.New()
+	e := authz.New()
 	svc, err := bundles.NewService(e, []byte(cfg), bundles.WithVerification(key.Verification(t, "")))
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +120,13 @@ func TestServiceFollowsAnOCIRegistry(t *testing.T) {
 	svc.Start(context.Background())
 	defer svc.Stop(context.Background())
 
-	waitForReport(t, e, "the first revision from the registry", func(r bundles.Report) bool {
+	waitForReport(t, e, "the first revision from the registry", func(r authz.Report) bool {
 		return r.Active.Revision == "r1" && r.Active.SigningKeyID == "policy-signer" && r.Active.Source == svc.Source()
 	})
 	wantTTL(t, e, 60)
 
 	pushBundle(t, repoRef, "prod", bundletest.Tarball(t, bundletest.Policy(120), "r2", key))
-	waitForReport(t, e, "the second revision", func(r bundles.Report) bool { return r.Active.Revision == "r2" })
+	waitForReport(t, e, "the second revision", func(r authz.Report) bool { return r.Active.Revision == "r2" })
 	wantTTL(t, e, 120)
 
 	// Tampered: signed as r3, then its data changed after signing.
@@ -136,8 +137,8 @@ func TestServiceFollowsAnOCIRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushBundle(t, repoRef, "prod", buf.Bytes())
-	waitForReport(t, e, "the tampered revision to be refused", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageVerify
+	waitForReport(t, e, "the tampered revision to be refused", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageVerify
 	})
 	if r := e.Report(); r.Active.Revision != "r2" || r.Activations != 2 {
 		t.Fatalf("after the tampered bundle: active %q after %d activations, want r2 after 2", r.Active.Revision, r.Activations)
@@ -146,13 +147,13 @@ func TestServiceFollowsAnOCIRegistry(t *testing.T) {
 
 	// Unsigned: refused the same way.
 	pushBundle(t, repoRef, "prod", bundletest.Tarball(t, bundletest.Policy(7200), "r4", nil))
-	waitForReport(t, e, "the unsigned revision to be refused", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageVerify && r.Failures[bundles.StageVerify] >= 2
+	waitForReport(t, e, "the unsigned revision to be refused", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageVerify && r.Failures[authz.StageVerify] >= 2
 	})
 	wantTTL(t, e, 120)
 }
 
-func wantTTL(t *testing.T, e *bundles.Engine, want int64) {
+func wantTTL(t *testing.T, e *authz.Engine, want int64) {
 	t.Helper()
 	d, err := e.Decide(context.Background(), vision("read"))
 	if err != nil {
@@ -166,7 +167,7 @@ func wantTTL(t *testing.T, e *bundles.Engine, want int64) {
 func TestNewServiceOCIStoreIsRemovedOnStop(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	svc, err := bundles.NewService(bundles.New(), []byte(`{"services": {"r": {"url": "http://127.0.0.1:1", "type": "oci"}},
+	svc, err := bundles.NewService(authz.New(), []byte(`{"services": {"r": {"url": "http://127.0.0.1:1", "type": "oci"}},
 		"bundles": {"b": {"service": "r", "resource": "127.0.0.1:1/x/y:z"}}}`))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/plugins"
 	bundleplugin "github.com/open-policy-agent/opa/v1/plugins/bundle"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/signgate/signgate/authz"
 )
 
 // Service keeps an engine on the bundle that an OPA bundle service serves.
@@ -41,7 +43,7 @@ import (
 // into OPA's store before anyone can refuse it, and tells its listeners
 // the status but not the bundle.
 type Service struct {
-	e      *Engine
+	e      *authz.Engine
 	mgr    *plugins.Manager
 	dl     loader
 	oci    string // the OCI downloader's blob store; empty for HTTP
@@ -66,7 +68,7 @@ var allowedOPAConfig = []string{"services", "bundles", "keys"}
 // WithVerification overrides the bundle's signing section; otherwise keys
 // without a signing section still require a signature, unlike OPA, which
 // then accepts unsigned bundles. Call Start to begin downloading.
-func NewService(e *Engine, opaConfig []byte, opts ...LoadOption) (*Service, error) {
+func NewService(e *authz.Engine, opaConfig []byte, opts ...LoadOption) (*Service, error) {
 	var sections map[string]json.RawMessage
 	if err := json.Unmarshal(opaConfig, &sections); err != nil {
 		return nil, fmt.Errorf("bundles: opa config: %w", err)
@@ -76,7 +78,7 @@ func NewService(e *Engine, opaConfig []byte, opts ...LoadOption) (*Service, erro
 			return nil, fmt.Errorf("bundles: opa config: %q is not used; signgate reads only %s", k, strings.Join(allowedOPAConfig, ", "))
 		}
 	}
-	ol := NewOPALogger(e.log.With("component", "opa"))
+	ol := NewOPALogger(e.Logger().With("component", "opa"))
 	mgr, err := plugins.New(opaConfig, "signgate", inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
 	if err != nil {
 		return nil, fmt.Errorf("bundles: opa config: %w", err)
@@ -89,7 +91,7 @@ func NewService(e *Engine, opaConfig []byte, opts ...LoadOption) (*Service, erro
 	return s, nil
 }
 
-func newService(e *Engine, mgr *plugins.Manager, c loadConfig) (*Service, error) {
+func newService(e *authz.Engine, mgr *plugins.Manager, c loadConfig) (*Service, error) {
 	if mgr.Config.Bundles == nil {
 		return nil, errors.New("bundles: opa config: no bundles section")
 	}
@@ -193,11 +195,11 @@ func (s *Service) Stop(ctx context.Context) {
 func (s *Service) update(ctx context.Context, u download.Update) error {
 	switch {
 	case u.Error != nil:
-		s.e.refuse(s.source, readStage(u.Error), fmt.Errorf("bundles: bundle %s: %w", s.name, u.Error))
+		s.e.Refuse(s.source, readStage(u.Error), fmt.Errorf("bundles: bundle %s: %w", s.name, u.Error))
 		return nil // the downloader backs off on the download error itself
 	case u.Bundle == nil:
-		s.e.checked(s.source)
+		s.e.Checked(s.source)
 		return nil
 	}
-	return s.e.activate(ctx, u.Bundle, s.source, SigningKeyID(u.Bundle, s.vc))
+	return s.e.ActivateSigned(ctx, u.Bundle, s.source, authz.SigningKeyID(u.Bundle, s.vc))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
@@ -29,7 +30,7 @@ func TestNewServiceRefusesConfigurationsItCannotHonour(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := bundles.NewService(bundles.New(), []byte(tc.givenConfig))
+			_, err := bundles.NewService(authz.New(), []byte(tc.givenConfig))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
 			}
@@ -48,24 +49,24 @@ func TestServiceRequiresSignaturesWhenOPAKeysAreConfigured(t *testing.T) {
 	cfg := fmt.Sprintf(`{"services": {"hub": {"url": %q}}, "keys": {"ci": {"key": %s, "algorithm": "ES256"}},
 		"bundles": {"signgate": {"service": "hub", "resource": %q, "polling": {"min_delay_seconds": 1, "max_delay_seconds": 1}}}}`,
 		srv.URL, pub, srv.Path)
-	e := bundles.New()
+	e := authz.New()
 	svc, err := bundles.NewService(e, []byte(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Start(context.Background())
 	defer svc.Stop(context.Background())
-	waitForReport(t, e, "the unsigned bundle to be refused", func(r bundles.Report) bool {
-		return r.LastError != nil && r.LastError.Stage == bundles.StageVerify
+	waitForReport(t, e, "the unsigned bundle to be refused", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageVerify
 	})
 	srv.Serve(bundletest.Tarball(t, bundletest.Policy(60), "signed", key))
-	waitForReport(t, e, "the signed bundle", func(r bundles.Report) bool {
+	waitForReport(t, e, "the signed bundle", func(r authz.Report) bool {
 		return r.Active.Revision == "signed" && r.Active.SigningKeyID == "ci"
 	})
 }
 
 func TestServiceStopWithoutStart(t *testing.T) {
-	svc, err := bundles.NewService(bundles.New(), []byte(`{"services": {"hub": {"url": "http://127.0.0.1:1"}}, "bundles": {"a": {"service": "hub"}}}`))
+	svc, err := bundles.NewService(authz.New(), []byte(`{"services": {"hub": {"url": "http://127.0.0.1:1"}}, "bundles": {"a": {"service": "hub"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/signgate/signgate/authz"
 )
 
 // DirWatcher keeps an engine on the bundle in a directory: every change,
@@ -19,7 +21,7 @@ import (
 // then swapped in. A change that fails any step leaves the active revision
 // in place and is reported.
 type DirWatcher struct {
-	e      *Engine
+	e      *authz.Engine
 	dir    string
 	source string
 	cfg    loadConfig
@@ -31,7 +33,7 @@ type DirWatcher struct {
 // WatchDir activates the bundle in dir, then watches dir (and its
 // subdirectories) until Close. It returns the first load's error, so that a
 // bad directory fails start-up; nothing is then watched.
-func WatchDir(ctx context.Context, e *Engine, dir string, opts ...LoadOption) (*DirWatcher, error) {
+func WatchDir(ctx context.Context, e *authz.Engine, dir string, opts ...LoadOption) (*DirWatcher, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("bundles: watch %s: %w", dir, err)
@@ -53,9 +55,6 @@ func WatchDir(ctx context.Context, e *Engine, dir string, opts ...LoadOption) (*
 	return dw, nil
 }
 
-// Source names the watched directory as revisions and reports show it.
-func (dw *DirWatcher) Source() string { return dw.source }
-
 // Close stops watching (so does the end of WatchDir's context) and waits for a reload in progress to finish.
 func (dw *DirWatcher) Close() error {
 	select {
@@ -74,10 +73,10 @@ func (dw *DirWatcher) Reload(ctx context.Context) error { return dw.reload(ctx) 
 func (dw *DirWatcher) reload(ctx context.Context) error {
 	b, stage, err := loadDir(dw.dir, dw.cfg)
 	if err != nil {
-		dw.e.refuse(dw.source, stage, err)
+		dw.e.Refuse(dw.source, stage, err)
 		return err
 	}
-	return dw.e.activate(ctx, b, dw.source, SigningKeyID(b, dw.cfg.verify))
+	return dw.e.ActivateSigned(ctx, b, dw.source, authz.SigningKeyID(b, dw.cfg.verify))
 }
 
 func (dw *DirWatcher) run(ctx context.Context) {
@@ -110,7 +109,7 @@ func (dw *DirWatcher) run(ctx context.Context) {
 				return
 			}
 			// A lost event (queue overflow) may hide a change: reload to be sure.
-			dw.e.log.Warn("policy directory watch error", "dir", dw.dir, "err", err)
+			dw.e.Logger().Warn("policy directory watch error", "dir", dw.dir, "err", err)
 			timer.Reset(dw.cfg.debounce)
 		case <-timer.C:
 			_ = dw.reload(reloadCtx) // reported through the engine

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
@@ -45,7 +46,7 @@ func TestWatchDirFollowsAKubernetesVolume(t *testing.T) {
 		}
 	}
 	publish("v1", 60)
-	e := bundles.New()
+	e := authz.New()
 	dw, err := bundles.WatchDir(context.Background(), e, vol,
 		bundles.WithVerification(key.Verification(t, "")), bundles.WithDebounce(20*time.Millisecond))
 	if err != nil {
@@ -56,7 +57,7 @@ func TestWatchDirFollowsAKubernetesVolume(t *testing.T) {
 		t.Fatalf("first load: %+v", st)
 	}
 	publish("v2", 120)
-	waitForReport(t, e, "revision v2", func(r bundles.Report) bool { return r.Active.Revision == "v2" })
+	waitForReport(t, e, "revision v2", func(r authz.Report) bool { return r.Active.Revision == "v2" })
 	if d, err := e.Decide(context.Background(), vision("read")); err != nil || d.TTL != 2*time.Minute {
 		t.Fatalf("decision %+v, err %v", d, err)
 	}

@@ -75,13 +75,22 @@ hash=$(printf '%s' "$key" | "$bin" hash-key)
 mkdir "$tmp/state"
 if [ ${#as_user[@]} -gt 0 ]; then chown 65534:65534 "$tmp/state"; fi
 chmod 700 "$tmp/state"
+# A throw-away service-account key for the GCS connector, readable by the
+# service user, as a mounted Secret would be.
+mkdir "$tmp/gcs"
+pem=$(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | awk '{printf "%s\\n", $0}')
+printf '{"type":"service_account","client_email":"ci@example.iam.gserviceaccount.com","private_key":"%s"}' "$pem" >"$tmp/gcs/key.json"
+chmod -R a+rX "$tmp/gcs"
 sed -e "s|0000000000000000000000000000000000000000000000000000000000000000|$hash|" \
 	-e "s|/var/lib/signgate/decisions.jsonl|$tmp/state/decisions.jsonl|" \
+	-e "s|/var/run/secrets/signgate/gcs/key.json|$tmp/gcs/key.json|" \
 	deploy/examples/config.yaml >"$tmp/config.yaml"
 chmod 644 "$tmp/config.yaml"
 grep -q "$hash" "$tmp/config.yaml" && grep -q "$tmp/state" "$tmp/config.yaml" || fail "could not adapt the example configuration"
+: >"$tmp/stderr"
 (cd "$tmp/ro" && exec "${as_user[@]}" env -i \
 	AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
+	SIGNGATE_AZURE_KEY="$(head -c 32 /dev/urandom | base64)" \
 	"$bin" serve --config "$tmp/config.yaml" --listen 127.0.0.1:0 >"$tmp/stdout" 2>"$tmp/stderr") &
 server_pid=$!
 addr=""

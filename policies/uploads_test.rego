@@ -123,12 +123,14 @@ test_denies_a_team_with_malformed_upload_limits if {
 		{"max_upload_bytes": "1000"},
 		{"max_upload_bytes": 1.5},
 		{"upload_constraints": "image/"},
+		{"upload_constraints": []},
 		{"upload_constraints": {"max_bytes": -1}},
 		{"upload_constraints": {"content_type": ""}},
 		{"upload_constraints": {"content_type": 7}},
 		{"upload_constraints": {"content_md5": 7}},
 		{"upload_constraints": {"advisory": "max_bytes"}},
 		{"upload_constraints": {"advisory": [7]}},
+		{"upload_constraints": {"advisory": {"max_bytes": true}}},
 		{"upload_constraints": {"max_files": 3}},
 	] {
 		d := upload_in("models", {}, with_team("models", object.union(upload_teams.models, patch)))

@@ -5,8 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/signgate/signgate/server/config"
@@ -70,18 +72,26 @@ func (a *APIKeys) Authenticate(token string) (Principal, bool) {
 const principalKey = "signgate.principal"
 
 // authenticate requires a valid bearer credential on every route it wraps.
-// Every failure looks the same to the caller.
-func authenticate(a Authenticator) echo.MiddlewareFunc {
+// Every failure looks the same to the caller; why it failed is logged at
+// debug level, as a fixed phrase that holds nothing of the credential.
+func authenticate(a Authenticator, log *slog.Logger) echo.MiddlewareFunc {
+	refuse := func(c echo.Context, reason string) error {
+		log.Debug("credential refused", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "reason", reason)
+		return unauthenticated()
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			scheme, token, ok := strings.Cut(h, " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-				return unauthenticated()
+			if h == "" {
+				return refuse(c, "no authorization header")
 			}
-			p, ok := a.Authenticate(strings.TrimSpace(token))
-			if !ok {
-				return unauthenticated()
+			scheme, token, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+				return refuse(c, "not a bearer credential")
+			}
+			p, reason := explain(a, strings.TrimSpace(token))
+			if reason != "" {
+				return refuse(c, reason)
 			}
 			c.Set(principalKey, p)
 			return next(c)
@@ -96,4 +106,55 @@ func unauthenticated() *Error {
 func principal(c echo.Context) Principal {
 	p, _ := c.Get(principalKey).(Principal)
 	return p
+}
+
+// LiveAuthenticator delegates to an Authenticator that a configuration
+// reload can replace: requests in flight finish with the one they started
+// with, and the next request uses the new one.
+type LiveAuthenticator struct {
+	cur atomic.Pointer[Authenticator]
+}
+
+// NewLiveAuthenticator starts with a.
+func NewLiveAuthenticator(a Authenticator) *LiveAuthenticator {
+	l := &LiveAuthenticator{}
+	l.Store(a)
+	return l
+}
+
+// Store replaces the authenticator for the next request.
+func (l *LiveAuthenticator) Store(a Authenticator) { l.cur.Store(&a) }
+
+// Authenticate asks the current authenticator.
+func (l *LiveAuthenticator) Authenticate(token string) (Principal, bool) {
+	return (*l.cur.Load()).Authenticate(token)
+}
+
+// explain keeps the current authenticator's reasons for the debug log.
+func (l *LiveAuthenticator) explain(token string) (Principal, string) {
+	return explain(*l.cur.Load(), token)
+}
+
+// explainer is an Authenticator that can say why it refused a credential:
+// a fixed phrase, never any part of the credential.
+type explainer interface {
+	explain(token string) (Principal, string)
+}
+
+// explain returns the principal, or the reason a refused that token.
+func explain(a Authenticator, token string) (Principal, string) {
+	if e, ok := a.(explainer); ok {
+		return e.explain(token)
+	}
+	if p, ok := a.Authenticate(token); ok {
+		return p, ""
+	}
+	return Principal{}, "refused"
+}
+
+func (a *APIKeys) explain(token string) (Principal, string) {
+	if p, ok := a.Authenticate(token); ok {
+		return p, ""
+	}
+	return Principal{}, "api key: unknown key"
 }

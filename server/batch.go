@@ -38,17 +38,10 @@ type BatchResult struct {
 	Problem *Problem `json:"problem,omitempty"`
 }
 
-// batchItem is what one worker leaves for the audit pass.
-type batchItem struct {
-	dc   *decision
-	resp *SignResponse
-	err  *Error
-}
-
-// handleSignBatch authenticates once, then decides, signs and audits every
-// item on its own, each with its own decision id: one denied or broken
-// item never fails the others. The items are spread over GOMAXPROCS
-// workers; the records are written afterwards, in item order.
+// handleSignBatch authenticates once, then decides and signs every item
+// on its own, each with its own decision id and its own exit: one denied,
+// broken or panicking item never fails the others. The items are spread
+// over GOMAXPROCS workers; their records are then written together.
 func (s *Server) handleSignBatch(c echo.Context) error {
 	const endpoint = "/v1/sign/batch"
 	var req BatchRequest
@@ -63,54 +56,38 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 	}
 	r := c.Request()
 	ctx, p, ip, ua, now := r.Context(), principal(c), c.RealIP(), r.UserAgent(), s.now()
-	items := make([]batchItem, len(req.Items))
+	outs := make([]*outcome, len(req.Items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(items)) {
+	for range min(runtime.GOMAXPROCS(0), len(outs)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(items) {
+				if i >= len(outs) {
 					return
 				}
-				items[i] = s.signItem(ctx, p, &req.Items[i], ip, ua, now)
+				outs[i] = s.run(func(dc *decision) (any, error) { return s.signItem(ctx, dc, p, &req.Items[i], ip, ua, now) })
 			}
 		})
 	}
 	wg.Wait()
+	s.exit(c, endpoint, outs) // one group commit for the batch in strict mode
 
 	requestID := c.Response().Header().Get(echo.HeaderXRequestID)
-	out := BatchResponse{Results: make([]BatchResult, len(items))}
-	entries := make([]auditEntry, len(items))
-	for i, it := range items {
-		status, cause := http.StatusOK, error(nil)
-		if it.err != nil {
-			status, cause = it.err.Problem.Status, it.err
-			if it.err.Problem.Code == CodeDenied {
-				cause = nil // a denial is a decision, not an error
-			}
-		}
-		entries[i] = auditEntry{dc: it.dc, status: status, cause: cause, resp: it.resp}
-	}
-	audited := s.auditAll(c, endpoint, entries) // one group commit for the batch in strict mode
-	for i, it := range items {
-		// A strict auditor that cannot store the record turns the item into
-		// its problem: no URL without its record.
-		if aerr := audited[i]; aerr != nil {
-			var perr *Error
-			if !errors.As(aerr, &perr) {
-				perr = problem(http.StatusInternalServerError, CodeInternal, "internal error", aerr)
-			}
-			it.err, it.resp = perr, nil
-		}
-		if it.err == nil {
-			out.Results[i] = BatchResult{Status: http.StatusOK, SignResponse: it.resp}
+	out := BatchResponse{Results: make([]BatchResult, len(outs))}
+	for i, o := range outs {
+		if resp, ok := o.body.(*SignResponse); ok && o.err == nil {
+			out.Results[i] = BatchResult{Status: http.StatusOK, SignResponse: resp}
 			continue
 		}
-		pr := it.err.Problem
+		var pe *Error
+		if !errors.As(o.err, &pe) { // settle made every error a problem
+			pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", o.err)
+		}
+		pr := pe.Problem
 		pr.RequestID = requestID
 		if pr.Status >= 500 {
-			s.log.Error("batch item failed", "request_id", requestID, "item", i, "code", pr.Code, "err", errString(it.err.Cause))
+			s.log.Error("batch item failed", "request_id", requestID, "item", i, "code", pr.Code, "err", errString(pe.Cause))
 		}
 		out.Results[i] = BatchResult{Status: pr.Status, Problem: &pr}
 	}
@@ -118,26 +95,15 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 }
 
 // signItem is /v1/sign for one item, without HTTP: validate, decide, sign.
-func (s *Server) signItem(ctx context.Context, p Principal, req *SignRequest, ip, ua string, now time.Time) batchItem {
+func (s *Server) signItem(ctx context.Context, dc *decision, p Principal, req *SignRequest, ip, ua string, now time.Time) (any, error) {
 	if err := req.Validate(); err != nil {
-		return batchItem{err: err}
+		return nil, err
 	}
-	dc, err := s.decideInput(ctx, BuildInput(p, req, ip, ua, now))
-	if err != nil {
-		perr, ok := err.(*Error)
-		if !ok {
-			perr = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
-		}
-		perr.Problem.DecisionID = dc.id
-		return batchItem{dc: dc, err: perr}
+	if err := s.decideInto(ctx, dc, buildInput(p, req, ip, ua, now)); err != nil {
+		return nil, err
 	}
 	if !dc.d.Allow {
-		return batchItem{dc: dc, err: denied(dc)}
+		return nil, denied(dc)
 	}
-	resp, perr := s.signDecision(ctx, dc)
-	if perr != nil {
-		perr.Problem.DecisionID = dc.id
-		return batchItem{dc: dc, err: perr}
-	}
-	return batchItem{dc: dc, resp: resp}
+	return s.signDecision(ctx, dc)
 }

@@ -103,6 +103,8 @@ func TestBatchLimits(t *testing.T) {
 		{"refuses a batch without items", aliceKey, `{}`, 400, "invalid_request"},
 		{"refuses 1001 items", aliceKey, many(1001), 400, "invalid_request"},
 		{"refuses an unknown field in an item", aliceKey, batchBody(`{"team":"web","operation":"read","object":"a","x":1}`), 400, "invalid_request"},
+		{"refuses a duplicated field in an item", aliceKey, batchBody(`{"team":"nlp","operation":"read","object":"a","team":"web"}`), 400, "invalid_request"},
+		{"refuses a field name in another case in an item", aliceKey, batchBody(`{"Team":"web","operation":"read","object":"a"}`), 400, "invalid_request"},
 		{"refuses an unauthenticated batch", "wrong-key", many(2), 401, "unauthenticated"},
 	}
 	for _, tt := range tests {

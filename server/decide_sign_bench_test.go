@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/signer"
@@ -32,7 +33,7 @@ func BenchmarkDecideAndSign(b *testing.B) {
 		b.Fatal(err)
 	}
 	signers := map[string]signer.Signer{"vision-s3": s3s, "nlp-gcs": gcss, "web-azure": azs}
-	engine := bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New()
 	bn, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		b.Fatal(err)
@@ -42,10 +43,10 @@ func BenchmarkDecideAndSign(b *testing.B) {
 	}
 	for _, tc := range []struct{ provider, team string }{{"s3", "vision"}, {"gcs", "nlp"}, {"azure", "web"}} {
 		b.Run(tc.provider, func(b *testing.B) {
-			in := &bundles.Input{
-				Subject: bundles.Subject{ID: "alice", Teams: []string{tc.team}, AuthMethod: "api_key"},
-				Action:  bundles.Action{Team: tc.team, Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
-				Source:  bundles.Source{IP: "10.1.2.3", UserAgent: "bench"},
+			in := &authz.Input{
+				Subject: authz.Subject{ID: "alice", Teams: []string{tc.team}, AuthMethod: "api_key"},
+				Action:  authz.Action{Team: tc.team, Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
+				Source:  authz.Source{IP: "10.1.2.3", UserAgent: "bench"},
 				Time:    "2026-11-27T10:00:00Z",
 			}
 			ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server"
@@ -40,7 +41,7 @@ func exampleSigners(t testing.TB) map[string]signer.Signer {
 
 // embeddedEngine activates the embedded policy, with its data changed by
 // edit when given, for the connectors of signers.
-func embeddedEngine(t testing.TB, signers map[string]signer.Signer, edit ...func(data map[string]any)) *bundles.Engine {
+func embeddedEngine(t testing.TB, signers map[string]signer.Signer, edit ...func(data map[string]any)) *authz.Engine {
 	t.Helper()
 	b, err := bundles.LoadFS(policies.FS)
 	if err != nil {
@@ -49,7 +50,7 @@ func embeddedEngine(t testing.TB, signers map[string]signer.Signer, edit ...func
 	for _, e := range edit {
 		e(b.Data)
 	}
-	engine := bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New() // server.New tells it the connectors of signers
 	if err := engine.Activate(context.Background(), b, "embedded"); err != nil {
 		t.Fatal(err)
 	}

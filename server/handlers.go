@@ -1,15 +1,15 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
+	"github.com/signgate/signgate/signer"
 )
 
 // SignResponse is the 200 answer of /v1/sign.
@@ -37,30 +37,21 @@ type SignResponse struct {
 
 // DecideResponse is the 200 answer of /v1/decide.
 type DecideResponse struct {
-	DecisionID  string         `json:"decision_id"`
-	Allow       bool           `json:"allow"`
-	Reasons     []string       `json:"reasons"`
-	Connector   string         `json:"connector,omitempty"`
-	Provider    string         `json:"provider,omitempty"`
-	Bucket      string         `json:"bucket,omitempty"`
-	Key         string         `json:"key,omitempty"`
-	Operation   string         `json:"operation,omitempty"`
-	TTLSeconds  int64          `json:"ttl_seconds,omitempty"`
-	Constraints map[string]any `json:"constraints,omitempty"`
-	Revision    string         `json:"revision"`
+	DecisionID  string            `json:"decision_id"`
+	Allow       bool              `json:"allow"`
+	Reasons     []string          `json:"reasons"`
+	Connector   string            `json:"connector,omitempty"`
+	Provider    string            `json:"provider,omitempty"`
+	Bucket      string            `json:"bucket,omitempty"`
+	Key         string            `json:"key,omitempty"`
+	Operation   string            `json:"operation,omitempty"`
+	TTLSeconds  int64             `json:"ttl_seconds,omitempty"`
+	Constraints authz.Constraints `json:"constraints,omitzero"`
+	Revision    string            `json:"revision"`
 }
 
-// decision is the outcome of the decide step shared by sign and decide.
-type decision struct {
-	id    string
-	input bundles.Input
-	d     bundles.Decision
-
-	evalTime time.Duration // policy evaluation, for metrics and the record
-	signTime time.Duration // signing, when the decision was signed
-}
-
-func (s *Server) decide(c echo.Context) (*decision, error) {
+// readRequest decodes and validates the body of /v1/sign and /v1/decide.
+func (s *Server) readRequest(c echo.Context) (*SignRequest, error) {
 	var req SignRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
 		return nil, err
@@ -68,88 +59,98 @@ func (s *Server) decide(c echo.Context) (*decision, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	r := c.Request()
-	dc, err := s.decideInput(r.Context(), BuildInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now()))
-	c.Set(decisionKey, dc.id)
-	return dc, err
+	return &req, nil
 }
 
-// decideInput asks the policy about in under a fresh decision id. It is
-// safe for concurrent use (/v1/sign/batch) and always returns a decision.
-func (s *Server) decideInput(ctx context.Context, in bundles.Input) (*decision, error) {
-	dc := &decision{id: uuid.NewString(), input: in}
+// requestInput is the policy input of req from c.
+func (s *Server) requestInput(c echo.Context, req *SignRequest) authz.Input {
+	r := c.Request()
+	return buildInput(principal(c), req, c.RealIP(), r.UserAgent(), s.now())
+}
+
+// decideInto asks the policy about in for dc. It is safe for concurrent
+// use on distinct decisions (/v1/sign/batch).
+func (s *Server) decideInto(ctx context.Context, dc *decision, in authz.Input) error {
+	dc.input, dc.decided = in, true
 	start := time.Now()
 	d, err := s.engine.Decide(ctx, &dc.input)
 	dc.d, dc.evalTime = d, time.Since(start)
-	return dc, decisionProblem(d, err)
+	return decisionProblem(err)
 }
 
-// decisionProblem is the problem a caller gets for the engine's answer, or
+// decisionProblem is the problem a caller gets for the engine's error, or
 // nil when the decision can be used.
-func decisionProblem(d bundles.Decision, err error) error {
+func decisionProblem(err error) error {
+	var tooLong *authz.ObjectTooLongError
 	switch {
-	case errors.Is(err, bundles.ErrNotReady):
+	case err == nil:
+		return nil
+	case errors.Is(err, authz.ErrNotReady):
 		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
-	case err != nil:
-		return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
+	case errors.As(err, &tooLong):
+		return invalid(fmt.Sprintf("object is too long for team %q: its key would be %d bytes, over the limit of %d; objects of this team may be at most %d bytes",
+			tooLong.Team, tooLong.KeyBytes, signer.MaxKeyBytes, tooLong.MaxObjectBytes))
 	}
-	if d.Allow {
-		// The policy builds the key; hold it to the same rules as the request.
-		if kerr := ValidateKey(d.Key); kerr != nil {
-			return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", kerr)
-		}
-	}
-	return nil
+	return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
 }
 
-func (s *Server) handleSign(c echo.Context) error {
-	dc, err := s.decide(c)
+// signerFor is the signer of an allowing decision's connector.
+func (s *Server) signerFor(d *authz.Decision) (signer.Signer, error) {
+	if sg, ok := s.signers[d.Connector]; ok {
+		return sg, nil
+	}
+	// The engine refuses unknown connectors; this only guards against an
+	// engine that was never told them.
+	return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied",
+		fmt.Errorf("decision names connector %q, which has no signer", d.Connector))
+}
+
+// sign is POST /v1/sign.
+func (s *Server) sign(c echo.Context, dc *decision) (any, error) {
+	req, err := s.readRequest(c)
 	if err != nil {
-		return cmp.Or(s.audit(c, "/v1/sign", dc, statusOf(err), err, nil), err)
+		return nil, err
+	}
+	if err := s.decideInto(c.Request().Context(), dc, s.requestInput(c, req)); err != nil {
+		return nil, err
 	}
 	if !dc.d.Allow {
-		return cmp.Or(s.audit(c, "/v1/sign", dc, http.StatusForbidden, nil, nil), error(denied(dc)))
+		return nil, denied(dc)
 	}
-	resp, perr := s.signDecision(c.Request().Context(), dc)
-	if perr != nil {
-		perr.Problem.DecisionID = dc.id
-		return cmp.Or(s.audit(c, "/v1/sign", dc, perr.Problem.Status, perr, nil), error(perr))
-	}
-	// A strict auditor answers before the URL leaves: no URL without its record.
-	if err := s.audit(c, "/v1/sign", dc, http.StatusOK, nil, resp); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.signDecision(c.Request().Context(), dc)
 }
 
-func (s *Server) handleDecide(c echo.Context) error {
+// decide is POST /v1/decide: the whole decision, signed by nobody.
+func (s *Server) decide(c echo.Context, dc *decision) (any, error) {
 	if c.QueryParams().Has("explain") {
-		return s.handleExplain(c) // policy.go
+		return s.explain(c, dc) // policy.go
 	}
-	dc, err := s.decide(c)
+	req, err := s.readRequest(c)
 	if err != nil {
-		return cmp.Or(s.audit(c, "/v1/decide", dc, statusOf(err), err, nil), err)
+		return nil, err
 	}
-	resp := s.decideResponse(dc)
-	if err := s.audit(c, "/v1/decide", dc, http.StatusOK, nil, nil); err != nil {
-		return err
+	if err := s.decideInto(c.Request().Context(), dc, s.requestInput(c, req)); err != nil {
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, &resp)
+	return s.decideResponse(dc)
 }
 
 // decideResponse is the whole decision, as /v1/decide answers it.
-func (s *Server) decideResponse(dc *decision) DecideResponse {
+func (s *Server) decideResponse(dc *decision) (*DecideResponse, error) {
 	d := dc.d
-	resp := DecideResponse{
+	resp := &DecideResponse{
 		DecisionID: dc.id, Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision,
 	}
 	if d.Allow {
-		sg := s.signers[d.Connector]
+		sg, err := s.signerFor(&d)
+		if err != nil {
+			return nil, err
+		}
 		resp.Connector, resp.Provider, resp.Bucket = d.Connector, sg.Provider(), sg.Bucket()
 		resp.Key, resp.Operation, resp.TTLSeconds = d.Key, d.Operation, d.TTLSeconds()
 		resp.Constraints = d.Constraints
 	}
-	return resp
+	return resp, nil
 }
 
 func denied(dc *decision) *Error {
@@ -157,14 +158,6 @@ func denied(dc *decision) *Error {
 	e.Problem.Reasons = dc.d.Reasons
 	e.Problem.DecisionID = dc.id
 	return e
-}
-
-func statusOf(err error) int {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe.Problem.Status
-	}
-	return http.StatusInternalServerError
 }
 
 func (s *Server) handleHealthz(c echo.Context) error {

@@ -3,12 +3,12 @@ package server
 import (
 	"time"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
-// BuildInput is the one place a request becomes a policy input. It is
+// buildInput is the one place a request becomes a policy input. It is
 // pure: the same arguments always give the same document.
-func BuildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) bundles.Input {
+func buildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) authz.Input {
 	teams := p.Teams
 	if teams == nil {
 		teams = []string{}
@@ -17,16 +17,16 @@ func BuildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	in := bundles.Input{
-		Subject: bundles.Subject{ID: p.ID, Teams: teams, AuthMethod: p.AuthMethod, Claims: claims},
-		Action: bundles.Action{
+	in := authz.Input{
+		Subject: authz.Subject{ID: p.ID, Teams: teams, AuthMethod: p.AuthMethod, Claims: claims},
+		Action: authz.Action{
 			Team:        r.Team,
 			Operation:   r.Operation,
 			Object:      r.Object,
 			ContentType: r.ContentType,
 			Form:        r.Form,
 		},
-		Source: bundles.Source{IP: ip, UserAgent: userAgent},
+		Source: authz.Source{IP: ip, UserAgent: userAgent},
 		Time:   now.UTC().Format(time.RFC3339),
 	}
 	if r.ExpiresIn != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server"
@@ -172,7 +173,7 @@ func TestTeamIsolationProperty(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Data = w.data(rng)
-	engine := bundles.New(bundles.WithConnectors(func(n string) bool { _, ok := signers[n]; return ok }))
+	engine := authz.New()
 	if err := engine.Activate(context.Background(), b, "isolation"); err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,8 @@ func WithJWTClock(now func() time.Time) JWTOption { return func(j *JWT) { j.now 
 // given; fetches are also bounded by their own timeout.
 func WithJWTHTTPClient(c *http.Client) JWTOption { return func(j *JWT) { j.client = c } }
 
-// WithJWTLogger sets where JWKS refresh failures and rejection reasons go.
+// WithJWTLogger sets where JWKS refresh failures go. Why a token was
+// refused is logged per request, with its request id (auth.go).
 // Tokens are never logged.
 func WithJWTLogger(l *slog.Logger) JWTOption { return func(j *JWT) { j.log = l } }
 
@@ -161,12 +162,18 @@ func NewJWT(ctx context.Context, cfg config.OIDC, opts ...JWTOption) (*JWT, erro
 // leeway, and a non-empty subject claim.
 func (j *JWT) Authenticate(token string) (Principal, bool) {
 	p, reason := j.verify(token)
+	return p, reason == ""
+}
+
+// explain is Authenticate with the reason for a refusal, a fixed phrase
+// that the authenticate middleware logs at debug level with the request
+// id. Nothing from the token is in it.
+func (j *JWT) explain(token string) (Principal, string) {
+	p, reason := j.verify(token)
 	if reason != "" {
-		// The reason is a fixed phrase: nothing from the token is logged.
-		j.log.Debug("jwt rejected", "reason", reason)
-		return Principal{}, false
+		return Principal{}, "jwt: " + reason
 	}
-	return p, true
+	return p, ""
 }
 
 // verify returns the principal, or why the token was refused.
@@ -308,6 +315,26 @@ func Chain(auths ...Authenticator) Authenticator {
 }
 
 type chain []Authenticator
+
+// explain gives every authenticator's reason when all refuse, in order:
+// "api key: unknown key; jwt: expired".
+func (c chain) explain(token string) (Principal, string) {
+	var reasons []string
+	for _, a := range c {
+		if a == nil {
+			continue
+		}
+		p, reason := explain(a, token)
+		if reason == "" {
+			return p, ""
+		}
+		reasons = append(reasons, reason)
+	}
+	if len(reasons) == 0 {
+		return Principal{}, "no authenticator configured"
+	}
+	return Principal{}, strings.Join(reasons, "; ")
+}
 
 func (c chain) Authenticate(token string) (Principal, bool) {
 	for _, a := range c {

@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,7 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -381,11 +380,10 @@ func TestJWTRejects(t *testing.T) {
 	idp := newFakeIdP(t, append(standardJWKS(t),
 		publicJWK(t, k.rsa, "rsa-noalg", ""), publicJWK(t, k.ed, "ed-noalg", ""))...)
 	clk := newTestClock()
-	var logs bytes.Buffer
 	cfg := testOIDC(idp.srv.URL)
 	cfg.Algorithms = []string{"RS256", "RS384", "ES256", "ES384", "EdDSA"}
-	a := newTestJWT(t, cfg, clk, idp,
-		WithJWTLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	// What is logged of a refusal is checked through HTTP, in authlog_test.go.
+	a := newTestJWT(t, cfg, clk, idp)
 
 	good := mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(nil))
 	if _, ok := a.Authenticate(good); !ok {
@@ -457,15 +455,6 @@ func TestJWTRejects(t *testing.T) {
 			}
 		})
 	}
-	t.Run("never logs a token", func(t *testing.T) {
-		for _, tt := range tests {
-			for seg := range strings.SplitSeq(tt.givenTok, ".") {
-				if len(seg) > 8 && strings.Contains(logs.String(), seg) {
-					t.Fatalf("%s: the log holds part of the token", tt.name)
-				}
-			}
-		}
-	})
 	if n := idp.fetches.Load(); n != 1 {
 		t.Errorf("JWKS fetched %d times, want 1: unknown kids within the interval must not refetch", n)
 	}
@@ -784,7 +773,7 @@ func TestJWTThroughHTTP(t *testing.T) {
 	keys, err := NewAPIKeys([]config.APIKey{{SHA256: hex.EncodeToString(sum[:]), Subject: "bob"}})
 	must(t, err)
 	rec := &jwtRecorder{}
-	e := New(bundles.New(), nil, Chain(keys, newTestJWT(t, testOIDC(idp.srv.URL), clk, idp)),
+	e := New(authz.New(), nil, Chain(keys, newTestJWT(t, testOIDC(idp.srv.URL), clk, idp)),
 		WithClock(clk.now), WithAuditor(rec))
 
 	body := `{"team":"vision","operation":"read","object":"cats/1.jpg"}`

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
 // WithMetrics records the server's Prometheus metrics in reg: decisions,
@@ -30,9 +30,10 @@ func MetricsHandler(g prometheus.Gatherer) http.Handler {
 
 // Label values of signgate_decisions_total.
 const (
-	resultAllow = "allow"
-	resultDeny  = "deny"
-	resultError = "error"
+	resultAllow    = "allow"
+	resultDeny     = "deny"
+	resultError    = "error"
+	resultCanceled = "canceled" // the client went away before the answer
 )
 
 // metrics are the server's collectors. A nil *metrics measures nothing.
@@ -68,14 +69,14 @@ const (
 // takes tens of microseconds, a credential refresh milliseconds.
 var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 2, 15)
 
-func newMetrics(reg prometheus.Registerer, engine *bundles.Engine) *metrics {
+func newMetrics(reg prometheus.Registerer, engine *authz.Engine) *metrics {
 	if reg == nil {
 		return nil
 	}
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signgate_decisions_total",
-			Help: "Policy decisions, by result (allow, deny, error), operation, provider (of an allowed decision) and endpoint.",
+			Help: "Policy decisions, by result (allow, deny, error, canceled), operation, provider (of an allowed decision) and endpoint.",
 		}, []string{"result", "operation", "provider", "endpoint"}),
 		decisionTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "signgate_decision_duration_seconds",
@@ -132,6 +133,8 @@ func (m *metrics) decision(endpoint string, dc *decision, provider, errCode stri
 	switch {
 	case errCode == CodePolicyError || errCode == CodeNotReady:
 		result = resultError // the policy could not decide
+	case errCode == CodeClientClosed:
+		result = resultCanceled
 	case dc.d.Allow:
 		result = resultAllow
 	}
@@ -161,9 +164,9 @@ func (m *metrics) request(route string, status int, d time.Duration) {
 	m.observer(childKey{kind: kindRequestTime, a: route}, m.requestTime, route).Observe(d.Seconds())
 }
 
-// policyCollector reports the engine's policy lifecycle (bundles.Report)
+// policyCollector reports the engine's policy lifecycle (authz.Report)
 // at scrape time, so that bundles needs to know nothing about metrics.
-type policyCollector struct{ engine *bundles.Engine }
+type policyCollector struct{ engine *authz.Engine }
 
 var (
 	descRevision = prometheus.NewDesc("signgate_policy_revision_info",

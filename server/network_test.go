@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server"
@@ -27,7 +28,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	signers := map[string]signer.Signer{"contractors-s3": sg}
-	engine := bundles.New()
+	engine := authz.New()
 	b, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		t.Fatal(err)

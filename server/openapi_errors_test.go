@@ -39,34 +39,38 @@ func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
 		givenKey         string
 		givenBody        string
 		givenContentType string
+		givenGone        bool // the client has gone before the answer
 		wantStatus       int
 	}{
-		{"sign: malformed JSON", "POST", "/v1/sign", aliceKey, `{"team":`, "", 400},
-		{"sign: no credentials", "POST", "/v1/sign", "", read, "", 401},
-		{"sign: a team the caller is not in", "POST", "/v1/sign", bobKey, `{"team":"web","operation":"read","object":"a"}`, "", 403},
-		{"sign: a body over the limit", "POST", "/v1/sign", aliceKey, tooBig(70 << 10), "", 413},
-		{"sign: a body that is not JSON", "POST", "/v1/sign", aliceKey, read, textPlain, 415},
-		{"sign: a content type Azure cannot bind", "POST", "/v1/sign", aliceKey, `{"team":"web","operation":"write","object":"a","content_type":"text/plain"}`, "", 422},
+		{"sign: malformed JSON", "POST", "/v1/sign", aliceKey, `{"team":`, "", false, 400},
+		{"sign: no credentials", "POST", "/v1/sign", "", read, "", false, 401},
+		{"sign: a team the caller is not in", "POST", "/v1/sign", bobKey, `{"team":"web","operation":"read","object":"a"}`, "", false, 403},
+		{"sign: a body over the limit", "POST", "/v1/sign", aliceKey, tooBig(70 << 10), "", false, 413},
+		{"sign: a body that is not JSON", "POST", "/v1/sign", aliceKey, read, textPlain, false, 415},
+		{"sign: a content type Azure cannot bind", "POST", "/v1/sign", aliceKey, `{"team":"web","operation":"write","object":"a","content_type":"text/plain"}`, "", false, 422},
+		{"sign: a client that has gone", "POST", "/v1/sign", aliceKey, read, "", true, 499},
 
-		{"batch: no items", "POST", "/v1/sign/batch", aliceKey, `{"items":[]}`, "", 400},
-		{"batch: no credentials", "POST", "/v1/sign/batch", "", `{"items":[` + read + `]}`, "", 401},
-		{"batch: a body over the limit", "POST", "/v1/sign/batch", aliceKey, tooBig(33 * 64 << 10), "", 413},
-		{"batch: a body that is not JSON", "POST", "/v1/sign/batch", aliceKey, `{"items":[` + read + `]}`, textPlain, 415},
+		{"batch: no items", "POST", "/v1/sign/batch", aliceKey, `{"items":[]}`, "", false, 400},
+		{"batch: no credentials", "POST", "/v1/sign/batch", "", `{"items":[` + read + `]}`, "", false, 401},
+		{"batch: a body over the limit", "POST", "/v1/sign/batch", aliceKey, tooBig(33 * 64 << 10), "", false, 413},
+		{"batch: a body that is not JSON", "POST", "/v1/sign/batch", aliceKey, `{"items":[` + read + `]}`, textPlain, false, 415},
 
-		{"uploads: malformed JSON", "POST", "/v1/uploads", aliceKey, `{"team":`, "", 400},
-		{"uploads: no credentials", "POST", "/v1/uploads", "", `{"team":"vision","object":"a","size":1}`, "", 401},
-		{"uploads: a team the caller is not in", "POST", "/v1/uploads", bobKey, `{"team":"web","object":"a","size":1}`, "", 403},
-		{"uploads: a body over the limit", "POST", "/v1/uploads", aliceKey, tooBig(70 << 10), "", 413},
-		{"uploads: a body that is not JSON", "POST", "/v1/uploads", aliceKey, `{"team":"vision","object":"a","size":1}`, textPlain, 415},
-		{"uploads: a content type Azure cannot bind", "POST", "/v1/uploads", aliceKey, `{"team":"web","object":"a","size":1,"content_type":"image/png"}`, "", 422},
+		{"uploads: malformed JSON", "POST", "/v1/uploads", aliceKey, `{"team":`, "", false, 400},
+		{"uploads: no credentials", "POST", "/v1/uploads", "", `{"team":"vision","object":"a","size":1}`, "", false, 401},
+		{"uploads: a team the caller is not in", "POST", "/v1/uploads", bobKey, `{"team":"web","object":"a","size":1}`, "", false, 403},
+		{"uploads: a body over the limit", "POST", "/v1/uploads", aliceKey, tooBig(70 << 10), "", false, 413},
+		{"uploads: a body that is not JSON", "POST", "/v1/uploads", aliceKey, `{"team":"vision","object":"a","size":1}`, textPlain, false, 415},
+		{"uploads: a content type Azure cannot bind", "POST", "/v1/uploads", aliceKey, `{"team":"web","object":"a","size":1,"content_type":"image/png"}`, "", false, 422},
+		{"uploads: a client that has gone", "POST", "/v1/uploads", aliceKey, `{"team":"vision","object":"a","size":1}`, "", true, 499},
 
-		{"decide: malformed JSON", "POST", "/v1/decide", aliceKey, `{"team":`, "", 400},
-		{"decide: no credentials", "POST", "/v1/decide", "", read, "", 401},
-		{"decide: an explanation for a subject not allowed one", "POST", "/v1/decide?explain=full", aliceKey, read, "", 403},
-		{"decide: a body over the limit", "POST", "/v1/decide", aliceKey, tooBig(70 << 10), "", 413},
-		{"decide: a body that is not JSON", "POST", "/v1/decide", aliceKey, read, textPlain, 415},
+		{"decide: malformed JSON", "POST", "/v1/decide", aliceKey, `{"team":`, "", false, 400},
+		{"decide: no credentials", "POST", "/v1/decide", "", read, "", false, 401},
+		{"decide: an explanation for a subject not allowed one", "POST", "/v1/decide?explain=full", aliceKey, read, "", false, 403},
+		{"decide: a body over the limit", "POST", "/v1/decide", aliceKey, tooBig(70 << 10), "", false, 413},
+		{"decide: a body that is not JSON", "POST", "/v1/decide", aliceKey, read, textPlain, false, 415},
+		{"decide: a client that has gone", "POST", "/v1/decide", aliceKey, read, "", true, 499},
 
-		{"policy: no credentials", "GET", "/v1/policy", "", "", "", 401},
+		{"policy: no credentials", "GET", "/v1/policy", "", "", "", false, 401},
 	}
 	h := newHarness(t)
 	given := map[string][]int{} // "POST /v1/sign" -> the 4xx statuses seen
@@ -75,6 +79,9 @@ func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
 			var hdr []string
 			if tt.givenContentType != "" {
 				hdr = []string{"Content-Type", tt.givenContentType}
+			}
+			if tt.givenGone {
+				hdr = append(hdr, goneHeader, "1")
 			}
 			r := h.do(t, tt.givenMethod, tt.givenPath, tt.givenKey, tt.givenBody, hdr...)
 			if r.status != tt.wantStatus {

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"cmp"
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
 
@@ -18,9 +16,9 @@ const CodeExplainNotAllowed = "explain_not_allowed"
 // may by default: a trace shows the policy's rules and data.
 func WithExplainSubjects(ids []string) Option {
 	return func(s *Server) {
-		s.explain = make(map[string]bool, len(ids))
+		s.explainers = make(map[string]bool, len(ids))
 		for _, id := range ids {
-			s.explain[id] = true
+			s.explainers[id] = true
 		}
 	}
 }
@@ -76,35 +74,29 @@ type ExplainResponse struct {
 	Explanation []string `json:"explanation"`
 }
 
-// handleExplain answers /v1/decide?explain=full. The traced evaluation
-// only ever runs here, for the subjects the configuration names.
-func (s *Server) handleExplain(c echo.Context) error {
+// explain answers /v1/decide?explain=full. The traced evaluation only
+// ever runs here, for the subjects the configuration names.
+func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 	if c.QueryParam("explain") != "full" {
-		return invalid(`explain: the only mode is "full"`)
+		return nil, invalid(`explain: the only mode is "full"`)
 	}
-	p := principal(c)
-	if !s.explain[p.ID] {
-		return problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
+	if !s.explainers[principal(c).ID] {
+		return nil, problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
-	var req SignRequest
-	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
-		return err
+	req, err := s.readRequest(c)
+	if err != nil {
+		return nil, err
 	}
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	r := c.Request()
-	dc := &decision{id: uuid.NewString(), input: BuildInput(p, &req, c.RealIP(), r.UserAgent(), s.now())}
-	c.Set(decisionKey, dc.id)
+	dc.input, dc.decided = s.requestInput(c, req), true
 	// evalTime stays zero: a traced evaluation would skew the latency metrics.
-	d, trace, err := s.engine.Explain(r.Context(), &dc.input)
+	d, trace, err := s.engine.Explain(c.Request().Context(), &dc.input)
 	dc.d = d
-	if err := decisionProblem(d, err); err != nil {
-		return cmp.Or(s.audit(c, "/v1/decide", dc, statusOf(err), err, nil), err)
+	if err := decisionProblem(err); err != nil {
+		return nil, err
 	}
-	resp := ExplainResponse{DecideResponse: s.decideResponse(dc), Explanation: trace}
-	if err := s.audit(c, "/v1/decide", dc, http.StatusOK, nil, nil); err != nil {
-		return err
+	resp, err := s.decideResponse(dc)
+	if err != nil {
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, &resp)
+	return &ExplainResponse{DecideResponse: *resp, Explanation: trace}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 	"github.com/signgate/signgate/server"
@@ -17,7 +18,7 @@ import (
 
 // policyHarness serves engine, whose policies (bundletest.Policy) grant on
 // connector "c1", to alice and bob.
-func policyHarness(t *testing.T, engine *bundles.Engine, opts ...server.Option) *harness {
+func policyHarness(t *testing.T, engine *authz.Engine, opts ...server.Option) *harness {
 	t.Helper()
 	sg, err := s3.New(s3.Config{Bucket: "acme-c1", Region: "us-east-1", Endpoint: "http://127.0.0.1:7070",
 		Credentials: s3.StaticCredentials("AKIDTEST", "test-secret")}, s3.WithClock(clock))
@@ -63,7 +64,7 @@ func lastError(r response) map[string]any {
 func TestPolicyRouteFollowsTheBundleService(t *testing.T) {
 	good, wrong := bundletest.NewKey(t, "ci-2026"), bundletest.NewKey(t, "ci-2026")
 	srv := bundletest.NewServer(t)
-	engine := bundles.New(bundles.WithConnectors(func(n string) bool { return n == "c1" }))
+	engine := authz.New()
 	svc, err := bundles.NewService(engine, []byte(fmt.Sprintf(`{"services": {"hub": {"url": %q}},
 		"bundles": {"signgate": {"service": "hub", "resource": %q,
 			"polling": {"min_delay_seconds": 1, "max_delay_seconds": 1, "long_polling_timeout_seconds": 10}}}}`, srv.URL, srv.Path)),
@@ -120,7 +121,7 @@ func TestPolicyRouteFollowsTheBundleService(t *testing.T) {
 }
 
 func TestDecideExplain(t *testing.T) {
-	engine := bundles.New()
+	engine := authz.New()
 	if err := engine.Activate(context.Background(), bundletest.Build(t, bundletest.Policy(60), "r1", nil), "test"); err != nil {
 		t.Fatal(err)
 	}

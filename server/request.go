@@ -1,14 +1,8 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
-	"net/http"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -27,77 +21,12 @@ type SignRequest struct {
 	Form bool `json:"form,omitempty"`
 }
 
-// Limits on request fields. The key limit is S3's and GCS's.
+// Limits on request fields.
 const (
-	maxKeyBytes         = 1024
 	maxTeamBytes        = 128
 	maxContentTypeBytes = 256
 	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
 )
-
-// decodeJSON reads exactly one JSON object of type T from the body, with a
-// size limit, rejecting unknown fields and trailing data.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		return jsonProblem(err, limit)
-	}
-	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
-	if !utf8.Valid(body) {
-		return invalid("request body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err, limit)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return invalid("body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-func jsonProblem(err error, limit int64) *Error {
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
-	case errors.As(err, &se):
-		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return invalid("body must be a JSON object")
-		}
-		return invalid(fmt.Sprintf("field %q must be a %s", te.Field, jsonKind(te.Type.Kind().String())))
-	case errors.Is(err, io.EOF):
-		return invalid("request body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("request body is truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return invalid("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return invalid("request body is not valid JSON")
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int64", "int":
-		return "integer"
-	case "ptr":
-		return "integer"
-	}
-	return k
-}
 
 // Validate checks every field before the policy sees the request.
 func (r *SignRequest) Validate() *Error {
@@ -108,7 +37,7 @@ func (r *SignRequest) Validate() *Error {
 	if !op.Valid() {
 		return invalid(`operation must be one of "read", "write" or "delete"`)
 	}
-	if err := ValidateKey(r.Object); err != nil {
+	if err := signer.ValidateKey(r.Object); err != nil {
 		return invalid("object: " + err.Error())
 	}
 	if err := validateExpiresIn(r.ExpiresIn); err != nil {
@@ -153,31 +82,6 @@ func validateName(field, v string, max int) *Error {
 		return invalid(fmt.Sprintf("%s is longer than %d bytes", field, max))
 	case !utf8.ValidString(v) || hasControl(v):
 		return invalid(field + " must be UTF-8 without control characters")
-	}
-	return nil
-}
-
-// ValidateKey rejects object keys that are ambiguous or dangerous on some
-// provider: empty or over 1024 bytes, invalid UTF-8, control characters, a
-// leading "/", or a "." or ".." path segment.
-func ValidateKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("key is empty")
-	case len(key) > maxKeyBytes:
-		return fmt.Errorf("key is %d bytes, over the limit of %d", len(key), maxKeyBytes)
-	case !utf8.ValidString(key) || strings.ContainsRune(key, utf8.RuneError):
-		// JSON decoding turns a lone surrogate escape into U+FFFD.
-		return errors.New("key is not valid UTF-8 (or holds U+FFFD)")
-	case hasControl(key):
-		return errors.New("key contains control characters")
-	case strings.HasPrefix(key, "/"):
-		return errors.New(`key starts with "/"`)
-	}
-	for seg := range strings.SplitSeq(key, "/") {
-		if seg == "." || seg == ".." {
-			return fmt.Errorf("key has a %q path segment", seg)
-		}
 	}
 	return nil
 }

@@ -1,38 +1,39 @@
 // Package server is signgate's HTTP face: the Echo app with its routes,
-// authentication, request validation, input builder, error mapping and
-// decision records. It asks bundles to decide and signer to sign; nothing
-// imports it.
+// authentication, request validation and error mapping, and the one exit
+// of every deciding request (exit.go), which writes its decision record.
+// It asks authz to decide and signer to sign; nothing imports it.
 package server
 
 import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/signer"
 )
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	engine    *bundles.Engine
-	signers   map[string]signer.Signer
-	auth      Authenticator
-	auditor   Auditor
-	log       *slog.Logger
-	now       func() time.Time
-	bodyLimit int64
-	trusted   []netip.Prefix
-	realIP    bool
-	explain   map[string]bool // subjects allowed ?explain=full (policy.go)
+	engine     *authz.Engine
+	signers    map[string]signer.Signer
+	auth       Authenticator
+	auditor    Auditor
+	log        *slog.Logger
+	now        func() time.Time
+	bodyLimit  int64
+	trusted    []netip.Prefix
+	realIP     bool
+	explainers map[string]bool // subjects allowed ?explain=full (policy.go)
 
 	metrics        *metrics // nil: nothing measured
 	metricsReg     prometheus.Registerer
@@ -63,8 +64,10 @@ func WithTrustedProxies(p []netip.Prefix) Option { return func(s *Server) { s.tr
 func WithRealIPHeader() Option { return func(s *Server) { s.realIP = true } }
 
 // New builds the Echo app. engine decides, signers maps connector names to
-// signers, and auth authenticates every /v1 request.
-func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
+// signers, and auth authenticates every /v1 request. New tells engine the
+// connectors of signers (authz.Engine.SetConnectors): activate the first
+// policy revision after New, so that it is checked against them too.
+func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authenticator, opts ...Option) *echo.Echo {
 	s := &Server{
 		engine:    engine,
 		signers:   signers,
@@ -77,13 +80,19 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	for _, o := range opts {
 		o(s)
 	}
+	// Only the server knows which connectors can sign: from now on the
+	// engine refuses revisions and decisions that name any other.
+	if err := engine.SetConnectors(slices.Sorted(maps.Keys(signers))); err != nil {
+		s.log.Error("the active policy names connectors that are not configured; its decisions for those teams fail closed", "err", err)
+	}
 	s.metrics = newMetrics(s.metricsReg, engine)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	s.routeEchoLogs(e) // echolog.go
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = ipExtractor(s.trusted, s.realIP)
-	e.Use(requestID, s.requestLog, middleware.Recover())
+	e.Use(requestID, s.requestLog, s.recoverPanics())
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	if s.metricsRoute != nil {
@@ -92,11 +101,11 @@ func New(engine *bundles.Engine, signers map[string]signer.Signer, auth Authenti
 	}
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
-	requireAuth := authenticate(s.auth)
-	e.POST("/v1/sign", s.handleSign, requireAuth)
-	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth)
-	e.POST("/v1/uploads", s.handleUpload, requireAuth)
-	e.POST("/v1/decide", s.handleDecide, requireAuth)
+	requireAuth := authenticate(s.auth, s.log)
+	e.POST("/v1/sign", s.deciding("/v1/sign", s.sign), requireAuth)
+	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth) // each item a deciding request of its own
+	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth)
+	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth)
 	e.GET("/v1/policy", s.handlePolicy, requireAuth)
 	return e
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/s3"
@@ -47,7 +47,7 @@ func (r *recorder) Record(_ context.Context, rec *server.Record) error {
 }
 
 type options struct {
-	engine  *bundles.Engine
+	engine  *authz.Engine
 	signers map[string]signer.Signer
 }
 
@@ -75,6 +75,10 @@ type response struct {
 	raw    string
 }
 
+// goneHeader, given to do as a header name, sends the request from a
+// client that has already gone: its context is cancelled.
+const goneHeader = "X-Test-Client-Gone"
+
 func (h *harness) do(t *testing.T, method, path, key, body string, hdr ...string) response {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -86,6 +90,12 @@ func (h *harness) do(t *testing.T, method, path, key, body string, hdr ...string
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == goneHeader {
+			ctx, cancel := context.WithCancel(req.Context())
+			cancel()
+			req = req.WithContext(ctx)
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	rw := httptest.NewRecorder()
@@ -204,7 +214,11 @@ func TestRejectsBadRequests(t *testing.T) {
 	}{
 		{name: "no credentials", givenBody: `{}`, wantStatus: 401, wantCode: "unauthenticated"},
 		{name: "an unknown key", givenKey: "nope", givenBody: `{}`, wantStatus: 401, wantCode: "unauthenticated"},
-		{name: "an empty body", givenKey: aliceKey, wantStatus: 400, wantCode: "invalid_request", wantDetail: "empty"},
+		{name: "an empty body", givenKey: aliceKey, givenContentType: "application/json", wantStatus: 400, wantCode: "invalid_request", wantDetail: "empty"},
+		{name: "a field name in another case", givenKey: aliceKey, givenBody: `{"TEAM":"vision","operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `unknown field "TEAM"`},
+		{name: "a duplicated field", givenKey: aliceKey, givenBody: `{"team":"nlp","team":"vision","operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `field "team" appears more than once`},
+		{name: "a wrong JSON type, named in JSON's terms", givenKey: aliceKey, givenBody: `{"team":["vision"],"operation":"read","object":"a"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `field "team" must be a string`},
+		{name: "a body without a Content-Type", givenKey: aliceKey, givenBody: `{"team":"vision","operation":"read","object":"a"}`, givenContentType: "none", wantStatus: 415, wantCode: "invalid_request"},
 		{name: "malformed JSON", givenKey: aliceKey, givenBody: `{"team":`, wantStatus: 400, wantCode: "invalid_request", wantDetail: "JSON"},
 		{name: "a JSON array", givenKey: aliceKey, givenBody: `[]`, wantStatus: 400, wantCode: "invalid_request", wantDetail: "object"},
 		{name: "an unknown field", givenKey: aliceKey, givenBody: `{"team":"vision","operation":"read","object":"a","bucket":"x"}`, wantStatus: 400, wantCode: "invalid_request", wantDetail: `unknown field "bucket"`},
@@ -235,7 +249,11 @@ func TestRejectsBadRequests(t *testing.T) {
 		for _, path := range []string{"/v1/sign", "/v1/decide"} {
 			t.Run(path+" rejects "+tc.name, func(t *testing.T) {
 				var hdr []string
-				if tc.givenContentType != "" {
+				switch tc.givenContentType {
+				case "":
+				case "none":
+					hdr = []string{"Content-Type", ""}
+				default:
 					hdr = []string{"Content-Type", tc.givenContentType}
 				}
 				r := h.do(t, "POST", path, tc.givenKey, tc.givenBody, hdr...)
@@ -288,7 +306,7 @@ func TestRoutesAndHealth(t *testing.T) {
 
 func TestFailsClosed(t *testing.T) {
 	t.Run("not ready before a policy is active", func(t *testing.T) {
-		h := newHarness(t, func(o *options) { o.engine = bundles.New() })
+		h := newHarness(t, func(o *options) { o.engine = authz.New() })
 		if r := h.do(t, "GET", "/readyz", "", ""); r.status != 503 || r.body["code"] != "not_ready" {
 			t.Fatalf("readyz: %d %s", r.status, r.raw)
 		}

@@ -15,21 +15,14 @@ import (
 // use. The expiry is the earliest of the policy's TTL, the provider's limit
 // and the signing credential's own expiry, and the response says which
 // one cut it short.
-func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, *Error) {
+func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, error) {
 	d, act := &dc.d, &dc.input.Action
-	sg := s.signers[d.Connector]
-	var cs constraints
-	if d.Operation == string(signer.OpWrite) {
-		// Constraints limit what is written; a read or a delete has none.
-		var err error
-		if cs, err = parseConstraints(d.Constraints); err != nil {
-			return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
-		}
+	sg, err := s.signerFor(d)
+	if err != nil {
+		return nil, err
 	}
-	ipRange, network, perr := networkBinding(sg, d.Constraints, !act.Form)
-	if perr != nil {
-		return nil, perr
-	}
+	cs := d.Constraints
+	ipRange, network := networkBinding(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
 	resp := &SignResponse{
 		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
@@ -55,11 +48,17 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 		resp.URL, resp.Method, resp.Fields, resp.ExpiresAt = form.URL, http.MethodPost, form.Fields, form.ExpiresAt.UTC()
 		resp.UnenforcedConstraints = b.unenforced
 		resp.ExpiryClampedBy = firstNonEmpty(form.ClampedBy, clampedBy)
+		dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
 		return resp, nil
 	}
-	b, perr := bind(sg, signer.FlowURL, cs, act.ContentType, 0)
-	if perr != nil {
-		return nil, perr
+	b := binding{unenforced: cs.UnknownNames()}
+	if d.Operation == string(signer.OpWrite) {
+		// Only a write has content to limit; a read or a delete keeps just
+		// the advisory constraints nobody enforces.
+		var perr *Error
+		if b, perr = bind(sg, signer.FlowURL, cs, act.ContentType, 0); perr != nil {
+			return nil, perr
+		}
 	}
 	start := time.Now()
 	signed, err := sg.Sign(ctx, signer.Grant{
@@ -81,6 +80,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 	}
 	resp.UnenforcedConstraints = b.unenforced
 	resp.ExpiryClampedBy = firstNonEmpty(signed.ClampedBy, clampedBy)
+	dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
 	return resp, nil
 }
 

@@ -1,14 +1,14 @@
 package server
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/signer"
 )
 
@@ -31,7 +31,7 @@ func (r *UploadRequest) Validate() *Error {
 	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
 		return err
 	}
-	if err := ValidateKey(r.Object); err != nil {
+	if err := signer.ValidateKey(r.Object); err != nil {
 		return invalid("object: " + err.Error())
 	}
 	if r.Size == 0 {
@@ -59,10 +59,10 @@ func planDetail(err error) string {
 	return why
 }
 
-// BuildUploadInput is BuildInput for an upload: a write of the object,
+// buildUploadInput is buildInput for an upload: a write of the object,
 // with its size in input.action.size. It is pure.
-func BuildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) bundles.Input {
-	in := BuildInput(p, &SignRequest{
+func buildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) authz.Input {
+	in := buildInput(p, &SignRequest{
 		Team: r.Team, Operation: string(signer.OpWrite), Object: r.Object,
 		ExpiresIn: r.ExpiresIn, ContentType: r.ContentType,
 	}, ip, userAgent, now)
@@ -110,57 +110,43 @@ type UploadCall struct {
 	BodyTemplate string            `json:"body_template,omitempty"`
 }
 
-func (s *Server) handleUpload(c echo.Context) error {
-	const endpoint = "/v1/uploads"
+// upload is POST /v1/uploads.
+func (s *Server) upload(c echo.Context, dc *decision) (any, error) {
 	var req UploadRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
-		return err
+		return nil, err
 	}
 	if err := req.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	r := c.Request()
-	dc, err := s.decideInput(r.Context(), BuildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now()))
-	c.Set(decisionKey, dc.id)
-	// A strict auditor's error comes first: no flow without its record.
-	if err != nil {
-		return cmp.Or(s.audit(c, endpoint, dc, statusOf(err), err, nil), err)
+	if err := s.decideInto(r.Context(), dc, buildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now())); err != nil {
+		return nil, err
 	}
 	if !dc.d.Allow {
-		return cmp.Or(s.audit(c, endpoint, dc, http.StatusForbidden, nil, nil), error(denied(dc)))
+		return nil, denied(dc)
 	}
-	resp, perr := s.startUpload(c, dc, &req)
-	if perr != nil {
-		perr.Problem.DecisionID = dc.id
-		return cmp.Or(s.audit(c, endpoint, dc, perr.Problem.Status, perr, nil), error(perr))
-	}
-	if err := s.audit(c, endpoint, dc, http.StatusOK, nil, &SignResponse{
-		ExpiresAt: resp.ExpiresAt, Provider: resp.Provider, Bucket: resp.Bucket, ExpiryClampedBy: resp.ExpiryClampedBy,
-	}); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.startUpload(r.Context(), dc, &req)
 }
 
 // startUpload starts the chunked flow an allowed decision grants.
-func (s *Server) startUpload(c echo.Context, dc *decision, req *UploadRequest) (*UploadResponse, *Error) {
+func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadRequest) (*UploadResponse, error) {
 	d := &dc.d
-	sg := s.signers[d.Connector]
+	sg, err := s.signerFor(d)
+	if err != nil {
+		return nil, err
+	}
 	up, ok := sg.(signer.Uploader)
 	if !ok {
 		return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider has no chunked upload flow", nil)
 	}
-	cs, err := parseConstraints(d.Constraints)
-	if err != nil {
-		return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
-	}
-	b, perr := bind(sg, signer.FlowUpload, cs, req.ContentType, req.Size)
+	b, perr := bind(sg, signer.FlowUpload, d.Constraints, req.ContentType, req.Size)
 	if perr != nil {
 		return nil, perr
 	}
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
 	start := time.Now()
-	u, err := up.StartUpload(c.Request().Context(), signer.UploadGrant{
+	u, err := up.StartUpload(ctx, signer.UploadGrant{
 		Key: d.Key, Size: req.Size, PartSize: req.PartSize, TTL: ttl, ContentType: b.contentType, DecisionID: dc.id,
 	})
 	dc.signTime = time.Since(start)
@@ -186,6 +172,7 @@ func (s *Server) startUpload(c echo.Context, dc *decision, req *UploadRequest) (
 			URL: p.URL, Method: p.Method, Headers: nonNil(p.Headers),
 		}
 	}
+	dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
 	return resp, nil
 }
 

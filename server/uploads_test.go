@@ -61,11 +61,12 @@ func TestUploadRejectsBadSizesBeforeThePolicy(t *testing.T) {
 		{"a part over 5 GiB", `{"team":"web","object":"a","size":12582912,"part_size":5368709121}`, "5 GiB"},
 		{"a negative part size", `{"team":"web","object":"a","size":12582912,"part_size":-5}`, "part_size must be positive"},
 		{"more than 10,000 parts", `{"team":"web","object":"a","size":52428800001,"part_size":5242880}`, "10000 parts"},
-		{"a size that is not an integer", `{"team":"web","object":"a","size":1.5}`, `"size" must be a integer`},
+		{"a size that is not an integer", `{"team":"web","object":"a","size":1.5}`, `"size" must be an integer`},
 		{"an invalid key", `{"team":"web","object":"../a","size":1}`, "object:"},
 		{"an invalid content type", `{"team":"web","object":"a","size":1,"content_type":"not a type"}`, "content_type"},
 		{"an expiry over seven days", `{"team":"web","object":"a","size":1,"expires_in":604801}`, "expires_in"},
 		{"an unknown field", `{"team":"web","object":"a","size":1,"operation":"write"}`, "unknown field"},
+		{"a duplicated size", `{"team":"web","object":"a","size":1,"size":2}`, `field "size" appears more than once`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +76,12 @@ func TestUploadRejectsBadSizesBeforeThePolicy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a body without a Content-Type", func(t *testing.T) {
+		r := h.do(t, "POST", "/v1/uploads", aliceKey, `{"team":"web","object":"a","size":1}`, "Content-Type", "")
+		if r.status != 415 {
+			t.Fatalf("got %d %s, want 415", r.status, r.raw)
+		}
+	})
 	if len(h.records.recs) != 0 {
 		t.Fatalf("%d decision records; a request refused before the policy has none", len(h.records.recs))
 	}

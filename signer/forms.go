@@ -22,13 +22,10 @@ type FormGrant struct {
 
 // Validate checks what every provider needs of a form grant.
 func (g FormGrant) Validate() error {
+	if err := validateGrant(g.Key, g.TTL, ""); err != nil {
+		return err
+	}
 	switch {
-	case g.Key == "":
-		return fmt.Errorf("%w: empty key", ErrInvalidGrant)
-	case g.TTL < time.Second:
-		return fmt.Errorf("%w: ttl %s is under one second", ErrInvalidGrant, g.TTL)
-	case g.TTL > MaxTTL:
-		return fmt.Errorf("%w: ttl %s exceeds %s", ErrInvalidGrant, g.TTL, MaxTTL)
 	case g.MaxBytes < 0:
 		return fmt.Errorf("%w: max bytes %d is negative", ErrInvalidGrant, g.MaxBytes)
 	case g.ContentTypePrefix && g.ContentType == "":

@@ -90,20 +90,33 @@ const maxDecisionID = 128
 
 // Validate checks what every provider needs of a grant.
 func (g Grant) Validate() error {
-	switch {
-	case !g.Operation.Valid():
+	if !g.Operation.Valid() {
 		return fmt.Errorf("%w: unknown operation %q", ErrInvalidGrant, g.Operation)
-	case g.Key == "":
-		return fmt.Errorf("%w: empty key", ErrInvalidGrant)
-	case g.TTL <= 0:
-		return fmt.Errorf("%w: ttl %s is not positive", ErrInvalidGrant, g.TTL)
-	case g.TTL > MaxTTL:
-		return fmt.Errorf("%w: ttl %s exceeds %s", ErrInvalidGrant, g.TTL, MaxTTL)
+	}
+	if err := validateGrant(g.Key, g.TTL, g.DecisionID); err != nil {
+		return err
+	}
+	switch {
 	case g.ContentType != "" && g.Operation != OpWrite:
 		return fmt.Errorf("%w: content type only applies to write", ErrInvalidGrant)
 	case g.ContentMD5 != "" && g.Operation != OpWrite:
 		return fmt.Errorf("%w: content MD5 only applies to write", ErrInvalidGrant)
-	case !validDecisionID(g.DecisionID):
+	}
+	return nil
+}
+
+// validateGrant checks what every grant has: a key, a TTL of one second to
+// MaxTTL (every provider signs whole seconds), and a decision id that fits
+// in a URL.
+func validateGrant(key string, ttl time.Duration, decisionID string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidGrant)
+	case ttl < time.Second:
+		return fmt.Errorf("%w: ttl %s is under one second", ErrInvalidGrant, ttl)
+	case ttl > MaxTTL:
+		return fmt.Errorf("%w: ttl %s exceeds %s", ErrInvalidGrant, ttl, MaxTTL)
+	case !validDecisionID(decisionID):
 		return fmt.Errorf("%w: decision id must be up to %d of A-Z a-z 0-9 - . _ ~", ErrInvalidGrant, maxDecisionID)
 	}
 	return nil
@@ -143,7 +156,8 @@ type Signed struct {
 	Headers   map[string]string // every header the client must send
 	ExpiresAt time.Time         // the expiry signed into the URL, exactly
 	// ClampedBy says why ExpiresAt is earlier than the grant's TTL:
-	// ClampedByCredential when the signing credential expires first; "".
+	// ClampedByCredential when the signing credential expires first,
+	// otherwise "" (the caller applies ClampTTL's provider limit itself).
 	ClampedBy string
 }
 

@@ -50,3 +50,35 @@ func TestTTLSeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryGrantKindChecksTheSameBasics(t *testing.T) {
+	tests := []struct {
+		name            string
+		givenKey        string
+		givenTTL        time.Duration
+		givenDecisionID string
+		wantErr         error
+	}{
+		{name: "accepts a key for a minute", givenKey: "a", givenTTL: time.Minute},
+		{name: "refuses an empty key", givenTTL: time.Minute, wantErr: signer.ErrInvalidGrant},
+		{name: "refuses a TTL under one second", givenKey: "a", givenTTL: 500 * time.Millisecond, wantErr: signer.ErrInvalidGrant},
+		{name: "refuses a TTL over seven days", givenKey: "a", givenTTL: signer.MaxTTL + time.Second, wantErr: signer.ErrInvalidGrant},
+		{name: "refuses a decision id that is no URL text", givenKey: "a", givenTTL: time.Minute, givenDecisionID: "a b", wantErr: signer.ErrInvalidGrant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kinds := map[string]error{
+				"grant":  signer.Grant{Key: tt.givenKey, Operation: signer.OpRead, TTL: tt.givenTTL, DecisionID: tt.givenDecisionID}.Validate(),
+				"upload": signer.UploadGrant{Key: tt.givenKey, Size: 1, TTL: tt.givenTTL, DecisionID: tt.givenDecisionID}.Validate(),
+			}
+			if tt.givenDecisionID == "" { // a form carries no decision id
+				kinds["form"] = signer.FormGrant{Key: tt.givenKey, TTL: tt.givenTTL}.Validate()
+			}
+			for kind, err := range kinds {
+				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+					t.Errorf("%s: err = %v, want %v", kind, err, tt.wantErr)
+				}
+			}
+		})
+	}
+}

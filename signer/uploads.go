@@ -124,15 +124,5 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // Validate checks what every provider needs of an upload grant.
 func (g UploadGrant) Validate() error {
-	switch {
-	case g.Key == "":
-		return fmt.Errorf("%w: empty key", ErrInvalidGrant)
-	case g.TTL < time.Second:
-		return fmt.Errorf("%w: ttl %s is under one second", ErrInvalidGrant, g.TTL)
-	case g.TTL > MaxTTL:
-		return fmt.Errorf("%w: ttl %s exceeds %s", ErrInvalidGrant, g.TTL, MaxTTL)
-	case !validDecisionID(g.DecisionID):
-		return fmt.Errorf("%w: decision id must be up to %d of A-Z a-z 0-9 - . _ ~", ErrInvalidGrant, maxDecisionID)
-	}
-	return nil
+	return validateGrant(g.Key, g.TTL, g.DecisionID)
 }

@@ -21,13 +21,12 @@ type Server struct {
 	*httptest.Server
 	Path string // the bundle's resource path, "/bundles/signgate.tar.gz"
 
-	mu       sync.Mutex
-	body     []byte
-	etag     string
-	changed  chan struct{} // closed and replaced on every Serve
-	requests int
-	serial   int
-	closing  chan struct{}
+	mu      sync.Mutex
+	body    []byte
+	etag    string
+	changed chan struct{} // closed and replaced on every Serve
+	serial  int
+	closing chan struct{}
 }
 
 // NewServer starts a server with no bundle yet (404 until Serve).
@@ -54,20 +53,12 @@ func (s *Server) Serve(body []byte) {
 	s.changed = make(chan struct{})
 }
 
-// Requests counts the bundle requests served so far.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || r.URL.Path != s.Path {
 		http.NotFound(w, r)
 		return
 	}
 	s.mu.Lock()
-	s.requests++
 	body, etag, changed := s.body, s.etag, s.changed
 	s.mu.Unlock()
 

@@ -46,7 +46,7 @@ func signRequest(team, object string) map[string]any {
 }
 
 // policyInput is the document signgate builds for a request of the bench
-// subject from 127.0.0.1 (server/input.go, bundles.Input; docs/policy.md).
+// subject from 127.0.0.1 (server/input.go, authz.Input; docs/policy.md).
 // The sanity check compares it with the input in signgate's own record.
 func policyInput(fx *fixture, req map[string]any, now string) map[string]any {
 	return map[string]any{

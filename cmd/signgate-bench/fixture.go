@@ -10,9 +10,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -142,7 +143,7 @@ func writeFixture(root, dir, auditSink string) (*fixture, error) {
 		"carol":      {teamName(42)},
 		"dora":       {teamName(77), teamName(78), teamName(79)},
 	}
-	for _, u := range sortedKeys(users) {
+	for _, u := range slices.Sorted(maps.Keys(users)) {
 		key := base64.RawURLEncoding.EncodeToString(randomBytes(24))
 		if u == benchSubject {
 			fx.apiKey = key
@@ -246,13 +247,4 @@ func randomBytes(n int) []byte {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -137,7 +137,7 @@ func report(w io.Writer, o options, res *results) {
 		check(fmt.Sprintf("batch of 1,000 %s items <= %s median", br.kind, t), br.status(), len(br.runs) > 0 && br.median() <= t)
 	}
 	check(fmt.Sprintf("peak RSS <= %s", mib(targetRSS)), mib(s.rss), s.rss > 0 && s.rss <= targetRSS)
-	fmt.Fprintf(w, "  %-52s %-14s %s\n", fmt.Sprintf("decision p50 <= %d µs", targetDecideUS), "not here", "go test -run '^$' -bench Decide ./bundles/")
+	fmt.Fprintf(w, "  %-52s %-14s %s\n", fmt.Sprintf("decision p50 <= %d µs", targetDecideUS), "not here", "go test -run '^$' -bench Decide ./authz/")
 	if s.others >= 10 {
 		fmt.Fprintf(w, "NOTE      other processes used %.0f%% of the machine during the phases (median): these figures are noisy\n", s.others)
 	}

@@ -13,45 +13,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/audit"
 	"github.com/signgate/signgate/server/config"
 )
 
 // openAudit builds the auditor of cfg.audit: a pipeline, or Discard for
-// sink none. The returned close flushes the pipeline within its context; it
-// may be called more than once. The pipeline's drop and mask policies come
-// from the policy bundle: see followPolicy.
-func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, func(context.Context) error, error) {
+// sink none. The returned observer hands every bundle the engine activates,
+// the first one included, to the pipeline, so that records are masked by
+// the data.system.log.mask of the policy that decided them, as OPA does.
+// The returned close flushes the pipeline within its context; it may be
+// called more than once.
+func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, authz.Observer, func(context.Context) error, error) {
 	if cfg.Audit.Sink == "none" {
-		return server.Discard{}, func(context.Context) error { return nil }, nil
+		return server.Discard{}, func(authz.Event) {}, func(context.Context) error { return nil }, nil
 	}
 	var token string
 	if s := cfg.Audit.Service; cfg.Audit.Sink == "service" && (s.TokenEnv != "" || s.TokenFile != "") {
 		var err error
 		if token, err = secret(s.TokenEnv, s.TokenFile); err != nil {
-			return nil, nil, fmt.Errorf("audit.service: token: %w", err)
+			return nil, nil, nil, fmt.Errorf("audit.service: token: %w", err)
 		}
 	}
 	p, err := audit.New(context.WithoutCancel(ctx), cfg.Audit,
 		audit.WithLogger(log), audit.WithRegisterer(reg), audit.WithStdout(stdout), audit.WithServiceToken(token))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, p.Close, nil
-}
-
-// followPolicy hands every bundle the engine activates, the first one
-// included, to the audit pipeline, so that records are masked by the
-// data.system.log.mask of the policy that decided them, as OPA does.
-func followPolicy(auditor server.Auditor) bundles.Observer {
-	p, ok := auditor.(*audit.Pipeline)
-	return func(ev bundles.Event) {
-		if ok && ev.Kind == bundles.EventActivated && ev.Bundle != nil {
+	follow := func(ev authz.Event) {
+		if ev.Kind == authz.EventActivated && ev.Bundle != nil {
 			p.PolicyActivated(ev.Bundle)
 		}
 	}
+	return p, follow, p.Close, nil
 }
 
 // newRegistry is the one Prometheus registry of the process: signgate's
@@ -59,6 +54,7 @@ func followPolicy(auditor server.Auditor) bundles.Observer {
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg, readBuild()) // version.go
 	return reg
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/keys"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 )
 
@@ -21,6 +21,21 @@ const bundleUsage = `usage:
   signgate bundle verify bundle.tar.gz --verification-key KEY [--signing-alg RS256] [--verification-key-id ID] [--scope S]
 
 KEY is a PEM file (RSA or ECDSA) or, for HS256/HS384/HS512, a file holding the secret.
+Run 'signgate bundle build --help' or 'signgate bundle verify --help' for the flags.
+`
+
+const bundleBuildUsage = `usage: signgate bundle build DIR -o bundle.tar.gz [--revision R] [--signing-key KEY [--signing-alg RS256] [--signing-key-id ID] [--scope S]]
+
+Build a policy bundle from DIR, check that signgate would activate it, and
+sign it when --signing-key is given. KEY is a PEM file (RSA or ECDSA) or,
+for HS256/HS384/HS512, a file holding the secret.
+`
+
+const bundleVerifyUsage = `usage: signgate bundle verify bundle.tar.gz --verification-key KEY [--signing-alg RS256] [--verification-key-id ID] [--scope S]
+
+Verify a bundle's signature and that signgate would activate it. KEY is a
+PEM public key or, for HS256/HS384/HS512, a file holding the secret. Exit
+status 1 means the bundle failed verification; 2, a wrong command line.
 `
 
 // bundleCmd builds and verifies policy bundles with OPA's bundle package,
@@ -28,35 +43,34 @@ KEY is a PEM file (RSA or ECDSA) or, for HS256/HS384/HS512, a file holding the s
 // the bundle: it compiles, and its decision has the shape signgate needs.
 func bundleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, bundleUsage)
-		return flag.ErrHelp
+		return usagef("bundle", "bundle: missing command build or verify")
 	}
-	switch args[0] {
-	case "build":
+	switch {
+	case args[0] == "build":
 		return bundleBuild(ctx, args[1:], stdout, stderr)
-	case "verify":
+	case args[0] == "verify":
 		return bundleVerify(ctx, args[1:], stdout, stderr)
+	case isHelp(args[0]):
+		fmt.Fprint(stdout, bundleUsage)
+		return errHelpShown
 	}
-	fmt.Fprint(stderr, bundleUsage)
-	return fmt.Errorf("bundle: unknown command %q", args[0])
+	return usagef("bundle", "bundle: unknown command %q", args[0])
 }
 
 func bundleBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bundle build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	out := fs.String("o", "bundle.tar.gz", "output file")
 	revision := fs.String("revision", "", "the bundle's revision (.manifest)")
 	signingKey := fs.String("signing-key", "", "sign with this private key (PEM file) or HMAC secret file")
 	alg := fs.String("signing-alg", "RS256", "signing algorithm")
 	keyID := fs.String("signing-key-id", "default", "key id written into the signature")
 	scope := fs.String("scope", "", "scope claim written into the signature")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args, stdout, bundleBuildUsage, -1)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		fmt.Fprint(stderr, bundleUsage)
-		return errors.New("bundle build: want one policy directory")
+		return usagef(fs.Name(), "bundle build: want one policy directory")
 	}
 	b, err := bundles.LoadDir(pos[0])
 	if err != nil {
@@ -69,7 +83,7 @@ func bundleBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *revision != "" {
 		b.Manifest.Revision = *revision
 	}
-	rev, err := bundles.Check(ctx, b)
+	rev, err := authz.Check(ctx, b)
 	if err != nil {
 		return fmt.Errorf("bundle build: signgate would refuse this bundle: %w", err)
 	}
@@ -85,7 +99,7 @@ func bundleBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("bundle build: sign: %w", err)
 		}
 	} else if *scope != "" {
-		return errors.New("bundle build: --scope needs --signing-key")
+		return usagef(fs.Name(), "bundle build: --scope needs --signing-key")
 	}
 	f, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -108,18 +122,16 @@ func bundleBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func bundleVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bundle verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	key := fs.String("verification-key", "", "public key (PEM file) or HMAC secret file")
 	alg := fs.String("signing-alg", "RS256", "signature algorithm")
 	keyID := fs.String("verification-key-id", "default", "id of the verification key")
 	scope := fs.String("scope", "", "scope the signature must carry")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args, stdout, bundleVerifyUsage, -1)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *key == "" {
-		fmt.Fprint(stderr, bundleUsage)
-		return errors.New("bundle verify: want one bundle file and --verification-key")
+		return usagef(fs.Name(), "bundle verify: want one bundle file and --verification-key")
 	}
 	kc, err := keys.NewKeyConfig(*key, *alg, "")
 	if err != nil {
@@ -135,28 +147,12 @@ func bundleVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("bundle verify: %s: %w", pos[0], err)
 	}
-	rev, err := bundles.Check(ctx, &b)
+	rev, err := authz.Check(ctx, &b)
 	if err != nil {
 		return fmt.Errorf("bundle verify: signgate would refuse this bundle: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s: signature OK (key %s), revision %s, %d modules\n", pos[0], bundles.SigningKeyID(&b, vc), rev, len(b.Modules))
+	fmt.Fprintf(stdout, "%s: signature OK (key %s), revision %s, %d modules\n", pos[0], authz.SigningKeyID(&b, vc), rev, len(b.Modules))
 	return nil
-}
-
-// parseInterspersed parses flags that come before, between or after the
-// positional arguments, which the flag package alone stops at.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // claimsFile writes the signature's claims for OPA's signer, which reads

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
@@ -80,7 +81,7 @@ func TestBundleBuildAndVerify(t *testing.T) {
 	}
 	srv := bundletest.NewServer(t)
 	srv.Serve(raw)
-	e := bundles.New()
+	e := authz.New()
 	svc, err := bundles.NewService(e, []byte(`{"services": {"hub": {"url": "`+srv.URL+`"}}, "bundles": {"signgate": {"service": "hub", "resource": "`+srv.Path+`"}}}`),
 		bundles.WithVerification(key.Verification(t, "")))
 	if err != nil {

@@ -61,7 +61,7 @@ func checkDevFlags(fs *flag.FlagSet, dev bool) error {
 		}
 	})
 	if len(set) > 0 {
-		return fmt.Errorf("%s only applies with --dev", strings.Join(set, ", "))
+		return usagef(fs.Name(), "%s only applies with --dev", strings.Join(set, ", "))
 	}
 	return nil
 }

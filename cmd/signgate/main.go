@@ -6,13 +6,14 @@
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
 //	signgate netpolicy --team T     print the bucket-side network control of a team
 //	signgate bundle build|verify    build, sign and verify policy bundles
+//	signgate version                print the version of this build
 //	signgate probe [URL]            health check: exit 0 when URL answers 200
+//
+// Exit status: 0 done, 1 failed, 2 the command line is wrong (cli.go).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,16 +23,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "signgate:", err)
-		}
-		os.Exit(2)
-	}
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(report(err, os.Stderr))
 }
 
-const usage = `usage:
+const usage = `usage: signgate COMMAND [flags]
+
+commands:
   signgate serve --dev             run on 127.0.0.1:8080 with the embedded policy and local emulator connectors
   signgate serve --config FILE     run with a configuration file
   signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
@@ -41,13 +40,16 @@ const usage = `usage:
                                    build (and sign) a policy bundle that signgate accepts
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
+  signgate version                 print the version, VCS revision, Go and OPA versions
   signgate probe [URL]             exit 0 if URL (default http://127.0.0.1:8080/readyz) answers 200, else 1
+
+Run 'signgate COMMAND --help' for a command's flags.
+Exit status: 0 done, 1 failed, 2 wrong usage.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return usagef("", "missing command")
 	}
 	switch args[0] {
 	case "serve":
@@ -55,15 +57,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "netpolicy":
 		return netpolicyCmd(args[1:], stdout, stderr)
 	case "hash-key":
-		return hashKeyCmd(stdin, stdout)
+		return hashKeyCmd(args[1:], stdin, stdout)
 	case "bundle":
 		return bundleCmd(ctx, args[1:], stdout, stderr)
 	case "probe":
-		os.Exit(probeMain(ctx, args[1:], stdout, stderr)) // probe.go: 0 ready, 1 not, 2 usage
-	case "help", "-h", "--help":
+		return probeCmd(ctx, args[1:], stdout) // probe.go
+	case "version", "--version", "-version":
+		return versionCmd(args[1:], stdout)
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && !isHelp(args[1]) {
+			// signgate help serve: the command's own help.
+			return run(ctx, append(args[1:], "--help"), stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
-		return nil
+		return errHelpShown
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usagef("", "unknown command %q", args[0])
 }

@@ -15,20 +15,26 @@ import (
 	"github.com/signgate/signgate/server/config"
 )
 
+const netpolicyUsage = `usage: signgate netpolicy --team T (--dev | --config FILE)
+
+Print the bucket-side network control for team T: an S3 bucket policy, the
+Azure storage account's network rules, or a GCP VPC Service Controls access
+level, holding the CIDRs that the policy data gives the team.
+`
+
 // netpolicyCmd prints the bucket-side network control for one team: the
 // same CIDRs the policy enforces, written where the storage provider
 // enforces them, so that a leaked URL is useless outside the network.
 func netpolicyCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("netpolicy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "path to the YAML configuration")
 	dev := fs.Bool("dev", false, "use the dev configuration and embedded policy data")
 	team := fs.String("team", "", "the team to write the control for")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout, netpolicyUsage, 0); err != nil {
 		return err
 	}
 	if *team == "" || *dev == (*cfgPath != "") {
-		return errors.New("netpolicy needs --team T and exactly one of --dev and --config FILE")
+		return usagef(fs.Name(), "netpolicy needs --team T and exactly one of --dev and --config FILE")
 	}
 	var cfg *config.Config
 	var err error

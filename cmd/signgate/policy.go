@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server/config"
@@ -21,13 +23,17 @@ import (
 //     change is loaded (see bundles.WatchDir). The embedded policy never
 //     serves.
 //   - service: downloads in the background. Until the first good bundle,
-//     the embedded policy serves, or, with require_bundle, nothing does and
-//     /readyz stays 503.
-func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config) (stop func(), err error) {
+//     the embedded policy serves, or, with require_bundle or when the
+//     embedded example data names connectors the configuration does not
+//     have, nothing does and /readyz stays 503.
+//
+// reload reads a watched directory again (on SIGHUP); it is nil for the
+// other sources.
+func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) (stop func(), reload func(context.Context) error, err error) {
 	p := cfg.Policy
 	vc, err := verificationConfig(p.Verification)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var opts []bundles.LoadOption
 	if vc != nil {
@@ -38,31 +44,35 @@ func startPolicy(ctx context.Context, engine *bundles.Engine, cfg *config.Config
 		opts = append(opts, bundles.WithDebounce(p.WatchDebounce.Duration))
 		dw, err := bundles.WatchDir(ctx, engine, p.Directory, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func() { _ = dw.Close() }, nil
+		return func() { _ = dw.Close() }, dw.Reload, nil
 	case "service":
 		raw, err := p.ExpandOPAConfig()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		svc, err := bundles.NewService(engine, raw, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("config: policy.opa_config: %w", err)
+			return nil, nil, fmt.Errorf("config: policy.opa_config: %w", err)
 		}
 		if !p.RequireBundle {
-			if err := activateEmbedded(ctx, engine); err != nil {
+			// A fallback whose example teams name connectors this
+			// configuration lacks would fail every request: the engine
+			// refuses and logs it, and nothing serves until the service
+			// delivers, as with require_bundle.
+			if err := activateEmbedded(ctx, engine); err != nil && !errors.Is(err, authz.ErrUnknownConnector) {
 				svc.Stop(context.Background())
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		svc.Start(ctx)
-		return func() { svc.Stop(context.Background()) }, nil
+		return func() { svc.Stop(context.Background()) }, nil, nil
 	}
-	return func() {}, activateEmbedded(ctx, engine)
+	return func() {}, nil, activateEmbedded(ctx, engine)
 }
 
-func activateEmbedded(ctx context.Context, engine *bundles.Engine) error {
+func activateEmbedded(ctx context.Context, engine *authz.Engine) error {
 	b, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		return err

@@ -64,13 +64,26 @@ func (s *syncBuffer) listenAddr() string {
 // TestServeFollowsABundleService starts `signgate serve` on a bundle
 // service that has nothing yet. With require_bundle it stays not ready and
 // the embedded policy never serves; without, the embedded policy serves
-// until the first bundle. Either way the first signed bundle takes over.
+// until the first bundle, if the configuration has the connectors its
+// example data names, and is otherwise refused. Every time the first
+// signed bundle takes over.
 func TestServeFollowsABundleService(t *testing.T) {
-	for _, require := range []bool{true, false} {
-		t.Run(fmt.Sprintf("require_bundle %v", require), func(t *testing.T) {
+	for _, tc := range []struct {
+		require, examples bool
+	}{{true, false}, {false, true}, {false, false}} {
+		require := tc.require
+		t.Run(fmt.Sprintf("require_bundle %v, example connectors %v", require, tc.examples), func(t *testing.T) {
 			key := bundletest.NewKey(t, "ci")
 			_, pub := writeKeys(t, key)
 			srv := bundletest.NewServer(t)
+			examples := ""
+			if tc.examples {
+				for _, c := range []string{"vision-s3", "research-s3", "contractors-s3"} {
+					examples += fmt.Sprintf("  %s: {provider: s3, bucket: acme-%s, region: us-east-1, endpoint: \"http://127.0.0.1:7070\",\n"+
+						"       credentials: {access_key_id_env: TEST_S3_ID, secret_access_key_env: TEST_S3_SECRET}}\n", c, c)
+				}
+				examples += exampleGCSAndAzure(t)
+			}
 			apiKey := "policy-test-key"
 			sum := sha256.Sum256([]byte(apiKey))
 			t.Setenv("TEST_S3_ID", "AKIDTEST")
@@ -92,8 +105,9 @@ auth:
 connectors:
   c1: {provider: s3, bucket: acme-c1, region: us-east-1, endpoint: "http://127.0.0.1:7070",
        credentials: {access_key_id_env: TEST_S3_ID, secret_access_key_env: TEST_S3_SECRET}}
+%s
 audit: {sink: none}
-`, require, srv.URL, srv.Path, pub, hex.EncodeToString(sum[:]))
+`, require, srv.URL, srv.Path, pub, hex.EncodeToString(sum[:]), examples)
 			path := filepath.Join(t.TempDir(), "config.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
@@ -125,11 +139,18 @@ audit: {sink: none}
 			}
 			status, _ := get("/readyz")
 			_, policy := get("/v1/policy")
-			if require && (status != 503 || policy["ready"] != false) {
+			switch {
+			case require && (status != 503 || policy["ready"] != false):
 				t.Fatalf("require_bundle: readyz %d, policy %v before any bundle", status, policy)
-			}
-			if !require && (status != 200 || policy["source"] != "embedded") {
+			case !require && tc.examples && (status != 200 || policy["source"] != "embedded"):
 				t.Fatalf("readyz %d, policy %v: the embedded policy should serve until a bundle comes", status, policy)
+			case !require && !tc.examples:
+				if log := stderr.String(); !strings.Contains(log, `"source":"embedded"`) || !strings.Contains(log, `team \"vision\" names connector \"vision-s3\"`) {
+					t.Fatalf("no refusal of the embedded policy naming the team and connector in the log:\n%s", log)
+				}
+				if status != 503 || policy["ready"] != false {
+					t.Fatalf("readyz %d, policy %v: an embedded policy naming connectors the configuration lacks must not serve", status, policy)
+				}
 			}
 
 			srv.Serve(bundletest.Tarball(t, bundletest.Policy(60), "r1", key))

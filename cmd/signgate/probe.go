@@ -25,40 +25,17 @@ Ask URL (default ` + probeDefaultURL + `) once and exit 0 if it answers
 wrong. For container health checks without curl or a shell.
 `
 
-// Exit statuses of signgate probe.
-const (
-	probeHealthy   = 0
-	probeUnhealthy = 1
-	probeBadUsage  = 2
-)
-
-// probeMain runs signgate probe and returns its exit status. It never
+// probeCmd runs signgate probe: nil when the URL answered 200. It never
 // follows a redirect and never uses a proxy from the environment: the
 // answer must come from the process asked.
-func probeMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func probeCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long, the whole exchange included")
 	caFile := fs.String("ca-file", "", "https: PEM certificates to trust instead of the system roots")
 	insecure := fs.Bool("insecure-skip-verify", false, "https: accept any server certificate (not recommended)")
-
-	pos, err := probeParse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, probeUsage, "\nflags:\n")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return probeHealthy
-	}
-	badUsage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "signgate probe: "+format+"\nRun 'signgate probe --help' for usage.\n", a...)
-		return probeBadUsage
-	}
+	pos, err := parseArgs(fs, args, stdout, probeUsage, 1)
 	if err != nil {
-		return badUsage("%v", err)
-	}
-	if len(pos) > 1 {
-		return badUsage("unexpected argument %q", pos[1])
+		return err
 	}
 	target := probeDefaultURL
 	if len(pos) == 1 {
@@ -66,70 +43,49 @@ func probeMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return badUsage("want an http:// or https:// URL, got %q", target)
+		return usagef("probe", "probe: want an http:// or https:// URL, got %q", target)
 	}
 	if *timeout <= 0 {
-		return badUsage("--timeout must be positive")
+		return usagef("probe", "probe: --timeout must be positive")
 	}
 	if u.Scheme != "https" && (*caFile != "" || *insecure) {
-		return badUsage("--ca-file and --insecure-skip-verify are for https:// URLs")
+		return usagef("probe", "probe: --ca-file and --insecure-skip-verify are for https:// URLs")
 	}
 
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: *insecure} //nolint:gosec // only on request
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
-			return badUsage("--ca-file: %v", err)
+			return usagef("probe", "probe: --ca-file: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return badUsage("--ca-file %s: no PEM certificate in it", *caFile)
+			return usagef("probe", "probe: --ca-file %s: no PEM certificate in it", *caFile)
 		}
 		tlsConf.RootCAs = pool
 	}
 	client := &http.Client{
 		Timeout:   *timeout,
-		Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsConf, DisableKeepAlives: true},
+		Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true}, // no Proxy
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return badUsage("%v", err)
+		return usagef("probe", "probe: %v", err)
 	}
 	req.Header.Set("User-Agent", "signgate-probe")
 	resp, err := client.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "signgate probe: %s: %v\n", u.Redacted(), probeCause(err))
-		return probeUnhealthy
+		return fmt.Errorf("probe: %s: %w", u.Redacted(), probeCause(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "signgate probe: %s: %s\n", u.Redacted(), resp.Status)
-		return probeUnhealthy
+		return fmt.Errorf("probe: %s: %s", u.Redacted(), resp.Status)
 	}
-	return probeHealthy
-}
-
-// probeParse parses fs's flags wherever they stand and returns the
-// positional arguments.
-func probeParse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		if fs.Arg(0) == "--" {
-			return append(pos, fs.Args()[1:]...), nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+	return nil
 }
 
 // probeCause drops url.Error's repetition of the method and URL.

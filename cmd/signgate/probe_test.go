@@ -68,6 +68,7 @@ func TestProbe(t *testing.T) {
 		{"refuses an unknown flag", []string{"--retries", "3"}, 2, "flag provided but not defined", ""},
 		{"refuses a URL without a scheme", []string{"127.0.0.1:8080/readyz"}, 2, "want an http:// or https:// URL", ""},
 		{"refuses two URLs", []string{ready.URL, ready.URL}, 2, "unexpected argument", ""},
+		{"names the command to ask for help on a usage error", []string{"ftp://x/"}, 2, "Run 'signgate probe --help'", ""},
 		{"refuses a zero timeout", []string{"--timeout", "0s", ready.URL}, 2, "--timeout must be positive", ""},
 		{"refuses TLS flags on http", []string{"--ca-file", caFile, ready.URL}, 2, "are for https://", ""},
 		{"refuses a CA file without a certificate", []string{"--ca-file", notPEM, tlsSrv.URL}, 2, "no PEM certificate", ""},
@@ -76,7 +77,7 @@ func TestProbe(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			got := probeMain(context.Background(), tc.givenArgs, &stdout, &stderr)
+			got := report(probeCmd(context.Background(), tc.givenArgs, &stdout), &stderr)
 			if got != tc.wantStatus {
 				t.Fatalf("status %d, want %d; stderr: %s", got, tc.wantStatus, stderr.String())
 			}

@@ -2,49 +2,51 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
-	"time"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
 
-func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const serveUsage = `usage: signgate serve (--dev [--dev-key KEY] [--dev-*-endpoint URL] | --config FILE) [--listen HOST:PORT] [--log-level L] [--log-format F]
+
+Serve the HTTP API. Decision records go to stdout with the console audit
+sink; signgate's own log goes to stderr.
+`
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dev := fs.Bool("dev", false, "run with the embedded policy, local emulator connectors and a dev API key")
 	cfgPath := fs.String("config", "", "path to the YAML configuration")
 	listen := fs.String("listen", "", "override the listen address (host:port)")
+	logFlags := addLogFlags(fs)
 	devOpts := addDevFlags(fs) // dev.go
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout, serveUsage, 0); err != nil {
 		return err
 	}
 	if *dev == (*cfgPath != "") {
-		return errors.New("serve needs exactly one of --dev and --config FILE")
+		return usagef(fs.Name(), "serve needs exactly one of --dev and --config FILE")
 	}
 	if err := checkDevFlags(fs, *dev); err != nil {
 		return err
 	}
-	logOut := newLogWriter(stderr, 100*time.Millisecond)
-	defer logOut.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	logs, err := newLogSetup(stderr, logFlags, fs.Name()) // logging.go
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	defer func() { err = logs.fail(err) }() // a failure is one log line, in the log's format
+	log := logs.logger
 
 	var (
 		cfg     *config.Config
 		dm      *devMode
 		secrets secretSource = secret
-		err     error
 	)
 	if *dev {
 		if dm, err = newDevMode(*devOpts); err == nil {
@@ -56,6 +58,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	log = logs.start(cfg.Log)
 	if *listen != "" {
 		cfg.Listen = *listen
 		if err := cfg.Validate(); err != nil {
@@ -75,30 +78,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	reg := newRegistry()
-	auditor, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
+	auditor, followPolicy, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
 	if err != nil {
 		return err
 	}
 	defer closeAudit(context.Background()) // on early returns; Close is idempotent
-	engine := bundles.New(bundles.WithConnectors(func(name string) bool { _, ok := signers[name]; return ok }),
-		bundles.WithObserver(followPolicy(auditor)), bundles.WithLogger(log.With("component", "policy")))
-	stopPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	engine := authz.New(authz.WithObserver(followPolicy), authz.WithLogger(log.With("component", "policy")))
+	auth, err := buildAuth(ctx, cfg, log) // reload.go
 	if err != nil {
 		return err
 	}
-	defer stopPolicy()
-	apiKeys, err := server.NewAPIKeys(cfg.Auth.APIKeys)
-	if err != nil {
-		return err
-	}
-	var auth server.Authenticator = apiKeys
-	if cfg.Auth.OIDC != nil {
-		jwt, err := server.NewJWT(ctx, *cfg.Auth.OIDC, server.WithJWTLogger(log))
-		if err != nil {
-			return err
-		}
-		auth = server.Chain(apiKeys, jwt)
-	}
+	live := server.NewLiveAuthenticator(auth)
 	var trusted []netip.Prefix
 	for _, p := range cfg.Server.TrustedProxies {
 		trusted = append(trusted, netip.MustParsePrefix(p))
@@ -123,16 +113,28 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}
-	e := server.New(engine, signers, auth, opts...)
-
-	ln, err := net.Listen("tcp", cfg.Listen)
+	e := server.New(engine, signers, live, opts...)
+	// After server.New, which tells the engine the configured connectors.
+	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
 	if err != nil {
 		return err
 	}
+	defer stopPolicy()
+	rl := newReloader(ctx, log, reg, cfg, live, reloadPolicy, auditor) // reload.go
+	rl.appliers = append(rl.appliers, logApplier(logs))
+	if !*dev {
+		rl.load = loadConfig(*cfgPath, *listen)
+	}
+
+	ln, err := openListener(cfg, log, rl) // tls.go: TCP, and TLS with server.tls
+	if err != nil {
+		return err
+	}
+	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
 	if dm != nil {
-		logOut.flush()
+		logs.flush()
 		dm.printHelp(stderr, ln.Addr().String())
 	}
 
@@ -158,18 +160,4 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = errors.Join(err, aerr)
 	}
 	return err
-}
-
-func hashKeyCmd(stdin io.Reader, stdout io.Writer) error {
-	b, err := io.ReadAll(io.LimitReader(stdin, 4096))
-	if err != nil {
-		return err
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return errors.New("hash-key: no key on stdin")
-	}
-	sum := sha256.Sum256([]byte(key))
-	fmt.Fprintln(stdout, hex.EncodeToString(sum[:]))
-	return nil
 }

@@ -37,9 +37,10 @@ connectors:
               credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
   contractors-s3: {provider: s3, bucket: acme-contractors, region: us-east-1, endpoint: "http://127.0.0.1:9",
               credentials: {access_key_id_env: SERVE_TEST_AK, secret_access_key_env: SERVE_TEST_SK}}
+%s
 audit: {mode: strict, sink: file, path: %q}
 metrics: {listen: "127.0.0.1:0"}
-`, hex.EncodeToString(sum[:]), auditFile)
+`, hex.EncodeToString(sum[:]), exampleGCSAndAzure(t), auditFile)
 	cfgFile := filepath.Join(dir, "signgate.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

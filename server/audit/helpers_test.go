@@ -16,6 +16,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server/config"
@@ -64,16 +65,16 @@ func embeddedPolicy(t *testing.T) *bundle.Bundle {
 func record(id string) *Record {
 	return &Record{
 		DecisionID: id,
-		Input: &bundles.Input{
-			Subject: bundles.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "jwt", Claims: map[string]any{
+		Input: &authz.Input{
+			Subject: authz.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "jwt", Claims: map[string]any{
 				"sub": "alice", "iss": "https://login.example.com/", "groups": []any{"vision"},
 				"email": "alice@example.com", "phone": "+1 555 0100",
 			}},
-			Action: bundles.Action{Team: "vision", Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 7200},
-			Source: bundles.Source{IP: "10.0.3.7", UserAgent: "curl/8.5.0"},
+			Action: authz.Action{Team: "vision", Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 7200},
+			Source: authz.Source{IP: "10.0.3.7", UserAgent: "curl/8.5.0"},
 			Time:   testNow.Format(time.RFC3339),
 		},
-		Result: &bundles.Decision{Allow: true, Reasons: []string{}, Connector: "vision-s3",
+		Result: &authz.Decision{Allow: true, Reasons: []string{}, Connector: "vision-s3",
 			Key: "vision/runs/42/model.pt", Operation: "read", TTL: time.Hour, Revision: "sha256:3f1c"},
 		Revision:        "sha256:3f1c",
 		Timestamp:       testNow,

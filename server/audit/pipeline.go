@@ -46,6 +46,7 @@ type Pipeline struct {
 
 	policy    atomic.Pointer[bundle.Bundle] // activated, not yet applied
 	newPolicy chan struct{}
+	reopen    chan chan error // see Reopen
 
 	opa  *opaLogs
 	sink *sink
@@ -64,7 +65,18 @@ type item struct {
 	rec  *Record
 	done chan error
 	err  error
+	// state settles a strict item once, between the worker's answer and
+	// the caller's timeout: whichever comes first decides what the
+	// caller was told.
+	state atomic.Int32
 }
+
+// States of a strict item.
+const (
+	waiting   int32 = iota
+	answered        // the worker's answer is in done
+	abandoned       // the caller timed out and got 503
+)
 
 // Option changes how a Pipeline is built.
 type Option func(*options)
@@ -113,6 +125,7 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		stop:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		newPolicy: make(chan struct{}, 1),
+		reopen:    make(chan chan error),
 		log:       o.log,
 		now:       o.now,
 		sinkName:  cfg.Sink,
@@ -207,6 +220,11 @@ func (p *Pipeline) Record(ctx context.Context, rec *Record) error {
 	case err := <-it.done:
 		return err
 	case <-timer.C:
+		if !it.state.CompareAndSwap(waiting, abandoned) {
+			return <-it.done // answered as the timer fired
+		}
+		// The worker may still store it: then it follows it with a
+		// record that says what the caller got (process).
 		p.stats.failed.Add(1)
 		return fmt.Errorf("%w: not stored within %s", ErrUnavailable, p.timeout)
 	}

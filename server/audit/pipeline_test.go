@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,6 +183,46 @@ func TestStrictMode(t *testing.T) {
 		want := []string{"d-lost:200:", "d-lost:503:audit_unavailable", "d-next:200:"}
 		if !slices.Equal(statuses, want) {
 			t.Errorf("service received %v, want %v", statuses, want)
+		}
+	})
+	t.Run("follows a record stored after its caller's timeout with a 503 record", func(t *testing.T) {
+		// The first upload holds the worker, so the second record waits in
+		// the queue past its strict_timeout; its own upload then succeeds.
+		svc := newLogService(t)
+		var posts atomic.Int32
+		delays := []time.Duration{800 * time.Millisecond, 600 * time.Millisecond}
+		next := svc.Config.Handler
+		svc.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n := int(posts.Add(1)) - 1; n < len(delays) {
+				time.Sleep(delays[n])
+			}
+			next.ServeHTTP(w, r)
+		})
+		p := newPipeline(t, config.Audit{Mode: "strict", Sink: "service", StrictTimeout: config.Duration{Duration: time.Second},
+			Service: config.AuditService{URL: svc.URL}}, nil)
+		first := make(chan error, 1)
+		go func() { first <- p.Record(context.Background(), record("d-first")) }()
+		eventually(t, "the first upload", func() bool { return posts.Load() == 1 })
+		late := record("d-late")
+		if err := p.Record(context.Background(), late); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable after the strict_timeout", err)
+		}
+		if err := <-first; err != nil {
+			t.Fatalf("first record: %v", err)
+		}
+		eventually(t, "the late record's upload", func() bool { return posts.Load() >= 2 })
+		if err := p.Record(context.Background(), record("d-next")); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range svc.received() {
+			if e.DecisionID == "d-late" {
+				got = append(got, fmt.Sprintf("%d:%s:%s", e.Custom.Status, e.Custom.Error, e.Custom.ExpiresAt))
+			}
+		}
+		want := []string{"200::" + late.ExpiresAt.Format(time.RFC3339), "503:audit_unavailable:"}
+		if !slices.Equal(got, want) {
+			t.Errorf("records of d-late %v, want %v: the last must say the caller got 503 and no URL", got, want)
 		}
 	})
 	t.Run("fails a record that a drop policy drops", func(t *testing.T) {

@@ -10,14 +10,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/server"
 	"github.com/open-policy-agent/opa/v1/server/types"
 
-	"github.com/signgate/signgate/bundles"
+	"github.com/signgate/signgate/authz"
 )
 
-// Path is the decision path of every record: bundles.Query as OPA writes a
+// Path is the decision path of every record: authz.Query as OPA writes a
 // path in its decision logs.
 const Path = "signgate/authz/decision"
 
@@ -30,10 +31,10 @@ const BundleName = "signgate"
 // a URL, a signature or a credential.
 type Record struct {
 	DecisionID string
-	Input      *bundles.Input
+	Input      *authz.Input
 	// Result is the policy's decision; nil when the policy gave none (it
 	// failed, or no policy was active).
-	Result    *bundles.Decision
+	Result    *authz.Decision
 	Revision  string // the policy revision that decided
 	Timestamp time.Time
 
@@ -55,27 +56,29 @@ type Record struct {
 
 // info turns r into the decision OPA's decision-log plugin logs. Values are
 // built as JSON-like Go values (maps, []any, json.Number), which the plugin
-// and the mask rules walk without a JSON round trip.
+// and the mask rules walk without a JSON round trip. The input is the very
+// value the policy evaluated (authz.Input.AST), so the record shows what
+// the policy saw, size and form included.
 func (r *Record) info() *server.Info {
-	in := inputValue(r.Input)
 	info := &server.Info{
 		DecisionID: r.DecisionID,
 		Path:       Path,
-		Input:      &in,
 		Bundles:    map[string]server.BundleInfo{BundleName: {Revision: r.Revision}},
 		Timestamp:  r.Timestamp,
 		Metrics:    recordMetrics(r),
 		Custom:     r.custom(),
 	}
 	if r.Input != nil {
-		// Handing OPA the input as a value spares its plugin a JSON round
-		// trip per record before the mask and drop policies.
 		if v, err := r.Input.AST(); err == nil {
-			info.InputAST = v
+			// ast.JSON makes a fresh copy, so masking a record never
+			// changes what the request still holds (its principal's claims).
+			if in, err := ast.JSON(v); err == nil {
+				info.Input, info.InputAST = &in, v
+			}
 		}
 	}
 	if r.Result != nil {
-		res := resultValue(r.Result)
+		var res any = r.Result.Document()
 		info.Results = &res
 	}
 	if r.Error != "" {
@@ -105,88 +108,6 @@ func (r *Record) custom() map[string]any {
 		c["expiry_clamped_by"] = r.ExpiryClampedBy
 	}
 	return c
-}
-
-func inputValue(in *bundles.Input) any {
-	if in == nil {
-		return nil
-	}
-	teams := make([]any, len(in.Subject.Teams))
-	for i, t := range in.Subject.Teams {
-		teams[i] = t
-	}
-	action := map[string]any{
-		"team":      in.Action.Team,
-		"operation": in.Action.Operation,
-		"object":    in.Action.Object,
-	}
-	if in.Action.ExpiresIn != 0 {
-		action["expires_in"] = json.Number(strconv.FormatInt(in.Action.ExpiresIn, 10))
-	}
-	if in.Action.ContentType != "" {
-		action["content_type"] = in.Action.ContentType
-	}
-	claims, _ := deepCopy(in.Subject.Claims).(map[string]any)
-	if claims == nil {
-		claims = map[string]any{}
-	}
-	return map[string]any{
-		"subject": map[string]any{
-			"id":          in.Subject.ID,
-			"teams":       teams,
-			"auth_method": in.Subject.AuthMethod,
-			"claims":      claims,
-		},
-		"action": action,
-		"source": map[string]any{"ip": in.Source.IP, "user_agent": in.Source.UserAgent},
-		"time":   in.Time,
-	}
-}
-
-// resultValue is the decision document as the policy wrote it.
-func resultValue(d *bundles.Decision) any {
-	reasons := make([]any, len(d.Reasons))
-	for i, r := range d.Reasons {
-		reasons[i] = r
-	}
-	res := map[string]any{"allow": d.Allow, "reasons": reasons}
-	if d.Allow {
-		res["connector"], res["key"], res["operation"] = d.Connector, d.Key, d.Operation
-		res["ttl_seconds"] = json.Number(strconv.FormatInt(d.TTLSeconds(), 10))
-	}
-	if d.Constraints != nil {
-		res["constraints"] = deepCopy(d.Constraints)
-	}
-	return res
-}
-
-// deepCopy copies maps and slices, so that masking a record never changes
-// what the request still holds (the claims of its principal).
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return x
-		}
-		c := make(map[string]any, len(x))
-		for k, e := range x {
-			c[k] = deepCopy(e)
-		}
-		return c
-	case []any:
-		c := make([]any, len(x))
-		for i, e := range x {
-			c[i] = deepCopy(e)
-		}
-		return c
-	case []string:
-		c := make([]any, len(x))
-		for i, e := range x {
-			c[i] = e
-		}
-		return c
-	}
-	return v
 }
 
 // timings are the event's metrics, named as OPA names its timers.

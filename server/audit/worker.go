@@ -29,6 +29,8 @@ func (p *Pipeline) run() {
 			p.process(p.fill(append(batch[:0], it)))
 		case <-p.newPolicy:
 			p.applyPolicy()
+		case done := <-p.reopen: // between two commits: the sink holds nothing
+			done <- p.file.reopen()
 		case <-tick.C:
 			p.reportDrops(&drops, false)
 		case <-p.stop:
@@ -67,7 +69,7 @@ func (p *Pipeline) process(batch []*item) {
 		it.err = p.logRecord(ctx, it.rec)
 	}
 	commitErr := p.commit(ctx, dropped)
-	var failed []*item
+	var failed, late []*item
 	for _, it := range batch {
 		err := it.err
 		if err == nil && commitErr != nil {
@@ -80,11 +82,20 @@ func (p *Pipeline) process(batch []*item) {
 			p.stats.written.Add(1)
 		}
 		if it.done != nil {
-			it.done <- it.err
+			if it.state.CompareAndSwap(waiting, answered) {
+				it.done <- it.err
+			} else if it.err == nil {
+				late = append(late, it) // stored, but its caller already got 503
+			}
 		}
 	}
 	p.commitTime.Observe(time.Since(start).Seconds())
 	p.batchSize.Observe(float64(len(batch)))
+	if len(late) > 0 {
+		p.log.Error("audit records stored after their requests got 503 audit_unavailable; each is followed by a 503 record",
+			"records", len(late), "decision_id", late[0].rec.DecisionID)
+		p.compensate(ctx, late)
+	}
 	if len(failed) == 0 {
 		return
 	}
@@ -142,8 +153,9 @@ func (p *Pipeline) commit(ctx context.Context, dropped uint64) error {
 	return nil
 }
 
-// compensate follows each record of a failed strict commit with a record of
-// the same decision that says what the caller got: 503 audit_unavailable.
+// compensate follows each record of a failed strict commit, or of a commit
+// that came after its caller's strict_timeout, with a record of the same
+// decision that says what the caller got: 503 audit_unavailable, no expiry.
 // A record whose commit failed may still surface (OPA requeues a failed
 // upload and retries it; a failed fsync may have written), and it would
 // otherwise claim a URL that was never handed out. Best effort: these

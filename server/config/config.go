@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the whole configuration file.
@@ -27,6 +25,7 @@ type Config struct {
 	Audit      Audit                `json:"audit"`
 	Metrics    Metrics              `json:"metrics"`
 	Network    Network              `json:"network"`
+	Log        Log                  `json:"log"`
 }
 
 // Network names the bucket-side network controls that `signgate netpolicy`
@@ -57,6 +56,8 @@ type Server struct {
 	// GOGC or GOMEMLIMIT environment variables are set (docs/performance.md).
 	GCPercent      int `json:"gc_percent"`
 	MemoryLimitMiB int `json:"memory_limit_mib"`
+	// TLS, when set, serves the API over HTTPS (tls.go).
+	TLS TLS `json:"tls"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -115,20 +116,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // Load reads, defaults and validates the file at path. Unknown fields are
-// errors, so that a typo never silently weakens a setting.
+// errors, so that a typo never silently weakens a setting, and ${NAME}
+// references are replaced by environment variables (load.go).
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(raw)
+	return parse(path, raw)
 }
 
 // Parse is Load for bytes.
-func Parse(raw []byte) (*Config, error) {
+func Parse(raw []byte) (*Config, error) { return parse("", raw) }
+
+func parse(file string, raw []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := decodeYAML(file, raw, &c); err != nil {
+		return nil, err
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -196,6 +200,7 @@ func (c *Config) Validate() error {
 	if c.Server.BodyLimitBytes < 1024 {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
+	c.Server.TLS.validate("server.tls", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
@@ -227,6 +232,7 @@ func (c *Config) Validate() error {
 	}
 	c.Audit.validate("audit", bad)
 	c.Metrics.validate("metrics", c.Listen, bad)
+	c.Log.validate("log", bad)
 	return errors.Join(errs...)
 }
 

@@ -26,7 +26,7 @@ type Policy struct {
 	// OPAConfig is, for source: service, OPA's own configuration: its
 	// services, bundles (exactly one) and keys sections, as OPA documents
 	// them. Secrets in it come from ${ENV} references or *_path files.
-	OPAConfig json.RawMessage `json:"opa_config"`
+	OPAConfig json.RawMessage `json:"opa_config" config:"noexpand"` // ExpandOPAConfig resolves its ${ENV}
 	// RequireBundle keeps the embedded policy from ever serving: signgate
 	// stays not ready until the source delivers a first good revision.
 	// Without it, the embedded policy serves until then.

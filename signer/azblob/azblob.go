@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -83,14 +82,9 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	if endpoint == "" {
 		endpoint = "https://" + cfg.AccountName + ".blob.core.windows.net"
 	}
-	u, err := url.Parse(endpoint)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("azblob: config: endpoint: %w", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("azblob: config: endpoint %q: scheme must be http or https", endpoint)
-	case u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return nil, fmt.Errorf("azblob: config: endpoint %q: want scheme://host[:port][/account]", endpoint)
+	u, err := signer.ParseEndpoint(endpoint, true)
+	if err != nil {
+		return nil, fmt.Errorf("azblob: config: endpoint %w", err)
 	}
 	s := &Signer{
 		container: cfg.Container,
@@ -123,10 +117,7 @@ func (s *Signer) Bucket() string { return s.container }
 // start time of "now" would be refused by a service whose clock runs a
 // little behind ours.
 func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error) {
-	if err := g.Validate(); err != nil {
-		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
-	}
-	secs, err := g.TTLSeconds()
+	secs, err := signer.Prepare(ctx, g)
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
 	}
@@ -143,9 +134,6 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		// The SDK signs '\' in a blob name as '/', as the service reads
 		// it: the URL would name another blob than the grant.
 		return signer.Signed{}, fmt.Errorf(`azblob: sign %q: %w: Azure reads '\' in a blob name as '/'`, g.Key, signer.ErrUnsupported)
-	}
-	if err := ctx.Err(); err != nil {
-		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
 	}
 	var ipRange sas.IPRange
 	if g.IPRange.IsValid() {

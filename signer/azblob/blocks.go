@@ -29,7 +29,8 @@ const maxBlockSize = 4000 << 20
 // so that they all have the same length, as Azure requires.
 //
 // A SAS cannot bind a block's size, the block list, or the blob's content
-// type: Azure enforces no constraint of this flow (see Enforces).
+// type: Azure enforces no constraint of this flow (see Enforces), and a
+// grant that asks for a content type is refused with signer.ErrUnsupported.
 func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.Upload, error) {
 	if err := g.Validate(); err != nil {
 		return signer.Upload{}, fmt.Errorf("azblob: upload %q: %w", g.Key, err)
@@ -76,6 +77,7 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 			Body:    list.String(),
 		},
 		ExpiresAt: sas.ExpiresAt,
+		ClampedBy: sas.ClampedBy,
 	}, nil
 }
 

@@ -74,16 +74,9 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	}
 	s := &Signer{bucket: cfg.Bucket, hostname: defaultHost}
 	if cfg.Endpoint != "" {
-		u, err := url.Parse(cfg.Endpoint)
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("gcs: config: endpoint: %w", err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			return nil, fmt.Errorf("gcs: config: endpoint %q: scheme must be http or https", cfg.Endpoint)
-		case u.Host == "":
-			return nil, fmt.Errorf("gcs: config: endpoint %q: no host", cfg.Endpoint)
-		case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-			return nil, fmt.Errorf("gcs: config: endpoint %q: want scheme://host[:port] only", cfg.Endpoint)
+		u, err := signer.ParseEndpoint(cfg.Endpoint, false)
+		if err != nil {
+			return nil, fmt.Errorf("gcs: config: endpoint %w", err)
 		}
 		s.hostname, s.insecure = u.Host, u.Scheme == "http"
 	}
@@ -128,17 +121,11 @@ const expiryMargin = 500 * time.Millisecond
 // Sign returns a V4 signed URL for g, signed at the wall clock's second.
 // ExpiresAt is X-Goog-Date + X-Goog-Expires as written in the URL.
 func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error) {
-	if err := g.Validate(); err != nil {
-		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
+	secs, err := signer.Prepare(ctx, g)
+	if err == nil {
+		err = signer.RefuseIPRange(g)
 	}
-	if g.IPRange.IsValid() {
-		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w: a pre-signed URL cannot carry a client IP range", g.Key, signer.ErrUnsupported)
-	}
-	secs, err := g.TTLSeconds()
 	if err != nil {
-		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
-	}
-	if err := ctx.Err(); err != nil {
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
 	}
 	method := g.Operation.Method()

@@ -25,18 +25,11 @@ type apiClient struct {
 	client *awss3.Client
 }
 
-// WithAPIHTTPClient sets the HTTP client of the S3 API calls (default: the
-// SDK's).
-func WithAPIHTTPClient(c awss3.HTTPClient) Option {
-	return func(s *Signer) { s.apiHTTP = c }
-}
-
 func (s *Signer) apiClient() *awss3.Client {
 	s.api.once.Do(func() {
 		o := awss3.Options{
 			Region:      s.region,
 			Credentials: s.creds,
-			HTTPClient:  s.apiHTTP,
 			// A plain CreateMultipartUpload needs no checksum; asking for
 			// one would oblige every part to carry one.
 			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
@@ -69,6 +62,9 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	}
 	parts, partSize, err := signer.PlanParts(g.Size, g.PartSize)
 	if err != nil {
+		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
+	}
+	if err := ctx.Err(); err != nil {
 		return signer.Upload{}, fmt.Errorf("s3: upload %q: %w", g.Key, err)
 	}
 	at := s.now().UTC().Truncate(time.Second)

@@ -41,6 +41,9 @@ func (s *Signer) SignForm(ctx context.Context, g signer.FormGrant) (signer.Form,
 	if err := g.Validate(); err != nil {
 		return signer.Form{}, fmt.Errorf("s3: form %q: %w", g.Key, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return signer.Form{}, fmt.Errorf("s3: form %q: %w", g.Key, err)
+	}
 	at := s.now().UTC().Truncate(time.Second)
 	creds, secs, clampedBy, err := s.signingWindow(ctx, at, int64(g.TTL/time.Second))
 	if err != nil {

@@ -8,14 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/signgate/signgate/signer"
 )
@@ -64,9 +62,8 @@ type Signer struct {
 	v4     *v4.Signer
 	now    signer.Clock
 
-	minLife time.Duration    // see WithMinCredentialLifetime
-	api     apiClient        // for CreateMultipartUpload and POST policies
-	apiHTTP awss3.HTTPClient // see WithAPIHTTPClient
+	minLife time.Duration // see WithMinCredentialLifetime
+	api     apiClient     // for CreateMultipartUpload and POST policies
 }
 
 var _ signer.Signer = (*Signer)(nil)
@@ -96,9 +93,9 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	bucketPath := "/" + cfg.Bucket // needs no escaping: see bucketChars
 	switch {
 	case cfg.Endpoint != "":
-		u, err := parseEndpoint(cfg.Endpoint)
+		u, err := signer.ParseEndpoint(cfg.Endpoint, false)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("s3: config: endpoint %w", err)
 		}
 		s.scheme, s.host, s.prefix = u.Scheme, u.Host, bucketPath
 	case virtualHostable(cfg.Bucket):
@@ -129,17 +126,11 @@ func (s *Signer) Bucket() string { return s.bucket }
 // Sign returns a presigned URL for g, signed at the clock's time truncated
 // to the second so that ExpiresAt is exactly X-Amz-Date + X-Amz-Expires.
 func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error) {
-	if err := g.Validate(); err != nil {
-		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
+	secs, err := signer.Prepare(ctx, g)
+	if err == nil {
+		err = signer.RefuseIPRange(g)
 	}
-	if g.IPRange.IsValid() {
-		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w: a pre-signed URL cannot carry a client IP range", g.Key, signer.ErrUnsupported)
-	}
-	secs, err := g.TTLSeconds()
 	if err != nil {
-		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
-	}
-	if err := ctx.Err(); err != nil {
 		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
 	}
 	at := s.now().UTC().Truncate(time.Second)
@@ -175,21 +166,6 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 // bucketChars are the characters of any S3 bucket name, legacy ones
 // included; none of them needs escaping in a URL path.
 const bucketChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
-
-func parseEndpoint(endpoint string) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("s3: config: endpoint: %w", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("s3: config: endpoint %q: scheme must be http or https", endpoint)
-	case u.Host == "":
-		return nil, fmt.Errorf("s3: config: endpoint %q: no host", endpoint)
-	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return nil, fmt.Errorf("s3: config: endpoint %q: want scheme://host[:port] only", endpoint)
-	}
-	return u, nil
-}
 
 // virtualHostable reports whether bucket can be the first label of
 // bucket.s3.region.amazonaws.com under AWS's wildcard TLS certificate:

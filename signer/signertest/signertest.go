@@ -121,6 +121,8 @@ func Run(t *testing.T, h Harness) {
 		}
 		wantNoURL(t, got)
 	})
+	t.Run("signs a browser form, or has none and enforces nothing in one", func(t *testing.T) { testForm(t, h) })
+	t.Run("refuses what no chunked upload can carry", func(t *testing.T) { testUpload(t, h) })
 	t.Run("fails on a cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -1,15 +1,14 @@
-// Package bundles owns the policy lifecycle: it loads OPA bundles (embedded
-// in the binary, from a watched directory, or from an OPA bundle service),
-// verifies their signatures, prepares the decision query once per revision,
-// swaps revisions atomically, keeps the last good revision when an update
-// fails, and answers the one question the server asks: Decide.
-package bundles
+// Package authz owns the decision: the engine that prepares each policy
+// revision once, swaps revisions atomically and answers Decide, the input
+// builder the policy and the decision records share, and the typed decision
+// contract that the policy's answer is parsed into. Where revisions come
+// from (embedded, a watched directory, a bundle service) is package bundles.
+package authz
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"io"
 	"log/slog"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
@@ -30,19 +30,19 @@ var noMetrics = metrics.NoOp()
 const Query = "data.signgate.authz.decision"
 
 // ErrNotReady is returned by Decide while no policy is active.
-var ErrNotReady = errors.New("bundles: no active policy")
+var ErrNotReady = errors.New("authz: no active policy")
 
 // ErrPolicy marks a decision that could not be trusted: an evaluation
 // error, an undefined or malformed decision. Callers must deny.
-var ErrPolicy = errors.New("bundles: policy error")
+var ErrPolicy = errors.New("authz: policy error")
 
 // Engine evaluates the active policy revision.
 type Engine struct {
-	active         atomic.Pointer[revision]
-	knownConnector func(string) bool
-	now            func() time.Time
-	log            *slog.Logger
-	observers      []Observer
+	active     atomic.Pointer[revision]
+	connectors atomic.Pointer[map[string]bool] // nil: not yet told
+	now        func() time.Time
+	log        *slog.Logger
+	observers  []Observer
 
 	// updating serialises updates, so that observers see them in order.
 	updating sync.Mutex
@@ -61,29 +61,18 @@ type revision struct {
 	source      string
 	keyID       string
 	activatedAt time.Time
+	teams       []teamConnector // the connector each team of the data names
 }
 
 // Option configures an Engine.
 type Option func(*Engine)
 
-// WithConnectors makes Decide fail closed when an allowing decision names
-// a connector for which known returns false.
-func WithConnectors(known func(name string) bool) Option {
-	return func(e *Engine) { e.knownConnector = known }
-}
-
-// WithClock sets the clock used for activation times.
-func WithClock(now func() time.Time) Option {
-	return func(e *Engine) { e.now = now }
-}
-
 // New returns an engine with no active policy; Activate one before use.
 func New(opts ...Option) *Engine {
 	e := &Engine{
-		knownConnector: func(string) bool { return true },
-		now:            time.Now,
-		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-		failures:       map[Stage]uint64{},
+		now:      time.Now,
+		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		failures: map[Stage]uint64{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -107,12 +96,15 @@ func (e *Engine) Ready() bool { return e.active.Load() != nil }
 // only then makes it the active revision. On error the previous revision
 // stays active, and the failure is reported (Report, observers, log).
 // Activate verifies no signature, so the revision names no signing key:
-// WatchDir and Service verify and activate signed bundles.
+// the sources in package bundles verify signed bundles and then call
+// ActivateSigned.
 func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) error {
-	return e.activate(ctx, b, source, "")
+	return e.ActivateSigned(ctx, b, source, "")
 }
 
-func (e *Engine) activate(ctx context.Context, b *bundle.Bundle, source, keyID string) error {
+// ActivateSigned is Activate for a bundle whose signature the caller has
+// verified with the key keyID.
+func (e *Engine) ActivateSigned(ctx context.Context, b *bundle.Bundle, source, keyID string) error {
 	e.updating.Lock()
 	defer e.updating.Unlock()
 	rev, stage, err := e.prepare(ctx, b, source)
@@ -151,7 +143,7 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 		// A bundle built in memory may hold Rego text only.
 		parsed, err := ast.ParseModuleWithOpts(m.Path, string(m.Raw), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
-			return nil, StageRead, fmt.Errorf("bundles: read %s: %w", source, err)
+			return nil, StageRead, fmt.Errorf("authz: read %s: %w", source, err)
 		}
 		b.Modules[i].Parsed = parsed
 	}
@@ -166,11 +158,14 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, StageCompile, fmt.Errorf("bundles: compile %s: %w", source, err)
+		return nil, StageCompile, fmt.Errorf("authz: compile %s: %w", source, err)
 	}
-	rev := &revision{query: pq, id: Revision(b), source: source}
+	rev := &revision{query: pq, id: Revision(b), source: source, teams: teamConnectors(b.Data)}
+	if err := e.checkConnectors(rev); err != nil {
+		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
+	}
 	if err := e.probe(ctx, rev); err != nil {
-		return nil, StageDecision, fmt.Errorf("bundles: %s rejected: %w", source, err)
+		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
 	}
 	return rev, "", nil
 }
@@ -205,11 +200,16 @@ func (e *Engine) probe(ctx context.Context, rev *revision) error {
 	return nil
 }
 
-// Decide evaluates in against the active revision. Any error means deny.
+// Decide evaluates in against the active revision. Any error means deny:
+// ErrNotReady, ErrPolicy, an *ObjectTooLongError, or ctx's error when ctx
+// ended during the evaluation.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	rev := e.active.Load()
 	if rev == nil {
 		return Decision{}, ErrNotReady
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{Revision: rev.id}, fmt.Errorf("authz: not evaluated: %w", err)
 	}
 	return e.eval(ctx, rev, in)
 }
@@ -233,9 +233,13 @@ func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...reg
 		rs, err = rev.query.Eval(ctx, append(opts, rego.EvalParsedInput(v), rego.EvalExternalCancel(cancel), rego.EvalMetrics(noMetrics))...)
 	}
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller gave up (a client that went away): not the policy's fault.
+			return Decision{Revision: rev.id}, fmt.Errorf("authz: evaluation stopped: %w", cerr)
+		}
 		return Decision{Revision: rev.id}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
 	}
-	d, err := parseDecision(rs, in.Action.Operation)
+	d, err := parseDecision(rs, in)
 	d.Revision = rev.id
 	if err != nil {
 		return d, err

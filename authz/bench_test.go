@@ -1,8 +1,9 @@
-package bundles_test
+package authz_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/signgate/signgate/authz"
 	"testing"
 
 	"github.com/signgate/signgate/bundles"
@@ -12,7 +13,7 @@ import (
 // BenchmarkDecide measures one decision of the default policy with its
 // example data: the policy cost of every sign request.
 func BenchmarkDecide(b *testing.B) {
-	e := bundles.New()
+	e := authz.New()
 	bn, err := bundles.LoadFS(policies.FS)
 	if err != nil {
 		b.Fatal(err)
@@ -20,10 +21,10 @@ func BenchmarkDecide(b *testing.B) {
 	if err := e.Activate(context.Background(), bn, "embedded"); err != nil {
 		b.Fatal(err)
 	}
-	in := &bundles.Input{
-		Subject: bundles.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "api_key"},
-		Action:  bundles.Action{Team: "vision", Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
-		Source:  bundles.Source{IP: "10.1.2.3", UserAgent: "bench"},
+	in := &authz.Input{
+		Subject: authz.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "api_key"},
+		Action:  authz.Action{Team: "vision", Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
+		Source:  authz.Source{IP: "10.1.2.3", UserAgent: "bench"},
 		Time:    "2026-11-27T10:00:00Z",
 	}
 	ctx := context.Background()
@@ -49,7 +50,7 @@ func BenchmarkDecide100Teams(b *testing.B) {
 	}
 	teams, inputs := generateTeams(n)
 	bn.Data = map[string]any{"signgate": map[string]any{"teams": teams}}
-	e := bundles.New()
+	e := authz.New()
 	if err := e.Activate(context.Background(), bn, "generated"); err != nil {
 		b.Fatal(err)
 	}
@@ -68,9 +69,9 @@ func BenchmarkDecide100Teams(b *testing.B) {
 
 // generateTeams makes n teams in the shape of docs/policy.md's data, and
 // one granted request per team.
-func generateTeams(n int) (map[string]any, []*bundles.Input) {
+func generateTeams(n int) (map[string]any, []*authz.Input) {
 	teams := make(map[string]any, n)
-	inputs := make([]*bundles.Input, n)
+	inputs := make([]*authz.Input, n)
 	for i := range n {
 		name := fmt.Sprintf("team-%03d", i)
 		t := map[string]any{
@@ -79,11 +80,11 @@ func generateTeams(n int) (map[string]any, []*bundles.Input) {
 			"operations": []any{"read", "write", "delete"},
 			"max_ttl":    map[string]any{"read": 3600, "write": 86400, "delete": 3600},
 		}
-		in := &bundles.Input{
-			Subject: bundles.Subject{ID: fmt.Sprintf("user-%d", i), Teams: []string{"shared", name}, AuthMethod: "jwt",
+		in := &authz.Input{
+			Subject: authz.Subject{ID: fmt.Sprintf("user-%d", i), Teams: []string{"shared", name}, AuthMethod: "jwt",
 				Claims: map[string]any{}},
-			Action: bundles.Action{Team: name, Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
-			Source: bundles.Source{IP: "10.1.2.3", UserAgent: "bench"},
+			Action: authz.Action{Team: name, Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
+			Source: authz.Source{IP: "10.1.2.3", UserAgent: "bench"},
 			Time:   "2026-11-27T10:00:00Z",
 		}
 		if i%5 == 0 { // a network range, the caller inside its second one

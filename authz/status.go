@@ -1,14 +1,11 @@
-package bundles
+package authz
 
 import (
-	"errors"
 	"log/slog"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/download"
 )
 
 // Status describes the active revision.
@@ -114,8 +111,11 @@ func (e *Engine) Report() Report {
 	return r
 }
 
-// checked records a look at a source that found nothing new.
-func (e *Engine) checked(source string) {
+// Logger is the engine's logger, for the sources that feed it.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
+// Checked records a look at a source that found nothing new.
+func (e *Engine) Checked(source string) {
 	e.updating.Lock()
 	defer e.updating.Unlock()
 	now := e.now().UTC()
@@ -140,9 +140,9 @@ func (e *Engine) reject(source string, stage Stage, revision string, err error) 
 	e.emit(Event{Kind: EventRejected, At: now, Source: source, Revision: revision, Stage: stage, Err: err})
 }
 
-// refuse records an update that failed before it could be activated: it
+// Refuse records an update that failed before it could be activated: it
 // could not be downloaded, read or verified. The active revision stays.
-func (e *Engine) refuse(source string, stage Stage, err error) {
+func (e *Engine) Refuse(source string, stage Stage, err error) {
 	e.updating.Lock()
 	defer e.updating.Unlock()
 	e.reject(source, stage, "", err)
@@ -152,22 +152,4 @@ func (e *Engine) emit(ev Event) {
 	for _, o := range e.observers {
 		o(ev)
 	}
-}
-
-// readStage tells a signature failure from any other failure to read a
-// bundle. OPA's reader returns untyped errors, so this goes by their
-// wording; it only picks the stage label, never whether a bundle is
-// accepted.
-func readStage(err error) Stage {
-	var he download.HTTPError
-	if errors.As(err, &he) || strings.HasPrefix(err.Error(), "request failed") {
-		return StageDownload
-	}
-	msg := err.Error()
-	for _, s := range []string{"signature", "JWT", "scope mismatch", "digest mismatch", "verification key", "PEM block"} {
-		if strings.Contains(msg, s) {
-			return StageVerify
-		}
-	}
-	return StageRead
 }

@@ -1,4 +1,4 @@
-package bundles
+package authz
 
 import (
 	"context"

@@ -1,14 +1,14 @@
-package bundles_test
+package authz_test
 
 import (
 	"context"
+	"github.com/signgate/signgate/authz"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
 )
 
@@ -18,7 +18,7 @@ import (
 func TestSwapsAreAtomicUnderLoad(t *testing.T) {
 	wantTTL := map[string]time.Duration{"a": time.Minute, "b": 2 * time.Minute}
 	revs := map[string]bundletest.Files{"a": bundletest.Policy(60), "b": bundletest.Policy(120)}
-	e := bundles.New()
+	e := authz.New()
 	ctx := context.Background()
 	if err := e.Activate(ctx, bundletest.Build(t, revs["a"], "a", nil), "test"); err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestSwapsAreAtomicUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in := vision("read")
+			in := visionRead()
 			for !stop.Load() {
 				d, err := e.Decide(ctx, in)
 				switch {
@@ -73,19 +73,19 @@ func TestSwapsAreAtomicUnderLoad(t *testing.T) {
 }
 
 func TestExplainTracesTheDecisionOfTheActiveRevision(t *testing.T) {
-	e := bundles.New()
+	e := authz.New()
 	ctx := context.Background()
-	if _, _, err := e.Explain(ctx, vision("read")); err != bundles.ErrNotReady {
+	if _, _, err := e.Explain(ctx, visionRead()); err != authz.ErrNotReady {
 		t.Fatalf("explain before activation: %v", err)
 	}
 	if err := e.Activate(ctx, bundletest.Build(t, bundletest.Policy(60), "r1", nil), "test"); err != nil {
 		t.Fatal(err)
 	}
-	d, trace, err := e.Explain(ctx, vision("read"))
+	d, trace, err := e.Explain(ctx, visionRead())
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, _ := e.Decide(ctx, vision("read"))
+	plain, _ := e.Decide(ctx, visionRead())
 	if d.Revision != "r1" || d.TTL != plain.TTL || d.Allow != plain.Allow || d.Key != plain.Key {
 		t.Fatalf("explained decision %+v differs from %+v", d, plain)
 	}
@@ -119,9 +119,19 @@ func TestSigningKeyID(t *testing.T) {
 			}
 			vc := key.Verification(t, "")
 			vc.KeyID = tc.givenKeyID
-			if got := bundles.SigningKeyID(b, vc); got != tc.want {
+			if got := authz.SigningKeyID(b, vc); got != tc.want {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// visionRead is a read by a member of team vision.
+func visionRead() *authz.Input {
+	return &authz.Input{
+		Subject: authz.Subject{ID: "alice", Teams: []string{"vision"}, AuthMethod: "api_key"},
+		Action:  authz.Action{Team: "vision", Operation: "read", Object: "a.txt"},
+		Source:  authz.Source{IP: "127.0.0.1"},
+		Time:    "2026-11-27T10:00:00Z",
 	}
 }

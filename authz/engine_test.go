@@ -1,4 +1,4 @@
-package bundles
+package authz
 
 import (
 	"context"
@@ -70,7 +70,8 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := New(WithConnectors(func(n string) bool { return n == "c1" }))
+			e := New()
+			_ = e.SetConnectors([]string{"c1"})
 			rev := compile(t, e, tc.givenPolicy)
 			d, err := e.eval(context.Background(), rev, input(tc.givenOp))
 			if tc.wantErr != nil {

@@ -1,4 +1,4 @@
-package bundles
+package authz
 
 import (
 	"github.com/open-policy-agent/opa/v1/ast"

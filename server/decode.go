@@ -1,0 +1,184 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+)
+
+// decodeJSON reads exactly one JSON object into dst, a pointer to a
+// request struct, with a size limit. It is strict where encoding/json is
+// lenient, so that signgate and anything in front of it (a proxy, a WAF)
+// can never read the same body differently: the Content-Type must be
+// application/json, field names match exactly (case-sensitive), no object
+// repeats a field, unknown fields and trailing data are refused.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return jsonProblem(err, limit)
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return invalid("request body is not valid UTF-8")
+	}
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(dst), ""); err != nil && !errors.Is(err, errNotJSON) {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields() // checkKeys refused them already
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return invalid("body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// errNotJSON stops checkKeys on a body that is no JSON; json.Decode then
+// says what is wrong with it.
+var errNotJSON = errors.New("not JSON")
+
+// checkKeys walks the next JSON value of dec as a value of type t: every
+// object key must name a field of t exactly, once. Values of types that
+// are not structs are walked for repeated keys only.
+func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	switch tok {
+	case json.Delim('{'):
+		fields := jsonFields(t)
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return errNotJSON
+			}
+			key, _ := kt.(string)
+			name := joinPath(path, key)
+			if seen[key] {
+				return invalid(fmt.Sprintf("field %q appears more than once", name))
+			}
+			seen[key] = true
+			ft, known := fields[key]
+			if fields != nil && !known {
+				return invalid(fmt.Sprintf("unknown field %q", name))
+			}
+			if err := checkKeys(dec, ft, name); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return errNotJSON
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types; nil
+// for anything but a struct.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "":
+			for n, ft := range jsonFields(f.Type) {
+				fields[n] = ft
+			}
+			continue
+		case name == "":
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func jsonProblem(err error, limit int64) *Error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
+	case errors.As(err, &se):
+		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return invalid("body must be a JSON object")
+		}
+		return invalid(fmt.Sprintf("field %q must be %s", te.Field, jsonKind(te.Type)))
+	case errors.Is(err, io.EOF):
+		return invalid("request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("request body is truncated JSON")
+	}
+	return invalid("request body is not valid JSON")
+}
+
+// jsonKind names what a field of type t takes, in JSON's terms.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
