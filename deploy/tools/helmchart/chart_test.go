@@ -7,6 +7,8 @@ package helmchart_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -132,16 +134,19 @@ func decode(t *testing.T, manifest string) rendered {
 	return r
 }
 
+// renderCase is one set of values and what the rendered release must hold.
+type renderCase struct {
+	name          string
+	givenValues   string         // a values file
+	givenSet      map[string]any // values over it, as --set
+	wantKinds     []string
+	wantSource    string // policy.source
+	wantAuditSink string
+	wantAnnots    []string // service-account annotations
+}
+
 func TestChartRenders(t *testing.T) {
-	tests := []struct {
-		name          string
-		givenValues   string
-		givenSet      map[string]any
-		wantKinds     []string
-		wantSource    string // policy.source
-		wantAuditSink string
-		wantAnnots    []string // service-account annotations
-	}{
+	tests := []renderCase{
 		{
 			name:          "default values: embedded policy, records on stdout",
 			wantKinds:     []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"},
@@ -170,6 +175,28 @@ func TestChartRenders(t *testing.T) {
 			wantAuditSink: "console",
 		},
 	}
+	// TLS: the certificate files exist (signgate's loader checks that), in
+	// the directory the chart mounts the TLS Secret on.
+	tlsDir := t.TempDir()
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(tlsDir, f), []byte("PEM"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests = append(tests, renderCase{
+		name: "TLS on the API port: probes over HTTPS",
+		givenSet: map[string]any{
+			"config": map[string]any{"server": map[string]any{"tls": map[string]any{
+				"cert_file": filepath.Join(tlsDir, "tls.crt"), "key_file": filepath.Join(tlsDir, "tls.key")}}},
+			"secretFiles": []any{
+				map[string]any{"secretName": "signgate-gcs", "mountPath": "/var/run/secrets/signgate/gcs"},
+				map[string]any{"secretName": "signgate-tls", "mountPath": tlsDir},
+			},
+		},
+		wantKinds:     []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"},
+		wantSource:    "embedded",
+		wantAuditSink: "console",
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			manifest, err := render(t, tc.givenValues, tc.givenSet)
@@ -184,7 +211,7 @@ func TestChartRenders(t *testing.T) {
 				t.Fatalf("kinds %v, want %v", r.kinds, tc.wantKinds)
 			}
 			cfg := checkConfig(t, r)
-			if tc.givenSet != nil && !strings.Contains(string(cfg.Policy.OPAConfig), `"type":"oci"`) {
+			if _, oci := tc.givenSet["policy"]; oci && !strings.Contains(string(cfg.Policy.OPAConfig), `"type":"oci"`) {
 				t.Errorf("opa_config %s, want a service of type oci", cfg.Policy.OPAConfig)
 			}
 			if cfg.Policy.Source != tc.wantSource || cfg.Audit.Sink != tc.wantAuditSink {
@@ -267,6 +294,8 @@ func checkDeployment(t *testing.T, r rendered, cfg *config.Config) *corev1.PodTe
 	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
 		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.String() != "http" {
 			t.Errorf("%s probe %+v, want GET %s on port http", p.name, p.probe, p.path)
+		} else if want := probeScheme(cfg); p.probe.HTTPGet.Scheme != want {
+			t.Errorf("%s probe scheme %s, want %s", p.name, p.probe.HTTPGet.Scheme, want)
 		}
 	}
 	if port := containerPort(c, "http"); port != 8080 {
@@ -328,6 +357,13 @@ func checkDeployment(t *testing.T, r rendered, cfg *config.Config) *corev1.PodTe
 		t.Error("no checksum/config annotation: a configuration change would not roll the pods")
 	}
 	return pod
+}
+
+func probeScheme(cfg *config.Config) corev1.URIScheme {
+	if cfg.Server.TLS.Enabled() {
+		return corev1.URISchemeHTTPS
+	}
+	return corev1.URISchemeHTTP
 }
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -458,6 +494,11 @@ func TestChartRefuses(t *testing.T) {
 			name:      "a secret value written in the values",
 			givenSet:  map[string]any{"secretEnv": []any{map[string]any{"name": "SIGNGATE_AZURE_KEY", "value": "c2VjcmV0"}}},
 			wantError: "secretEnv SIGNGATE_AZURE_KEY: name a secretName and key",
+		},
+		{
+			name:      "mutual TLS, which the kubelet's probes cannot pass",
+			givenSet:  map[string]any{"config": map[string]any{"server": map[string]any{"tls": map[string]any{"cert_file": "/t/c", "key_file": "/t/k", "client_ca_file": "/t/ca"}}}},
+			wantError: "config.server.tls.client_ca_file: with mutual TLS",
 		},
 		{
 			name:      "two bundle sources at once",
