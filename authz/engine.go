@@ -2,7 +2,8 @@
 // revision once, swaps revisions atomically and answers Decide, the input
 // builder the policy and the decision records share, and the typed decision
 // contract that the policy's answer is parsed into. Where revisions come
-// from (embedded, a watched directory, a bundle service) is package bundles.
+// from (embedded, a watched directory, a bundle service, an OCI registry or
+// a file:// archive) is package bundles.
 package authz
 
 import (

@@ -1,7 +1,8 @@
 // Package bundles owns where policy revisions come from: the bundle embedded
-// in the binary, a watched directory and an OPA bundle service. It reads and
-// verifies bundles and hands each one to the authz engine, which compiles,
-// probes and activates it.
+// in the binary, a watched directory, and what OPA's bundle configuration
+// names (a bundle service, an OCI registry or a file:// archive). It reads
+// and verifies bundles and hands each one to the authz engine, which
+// compiles, probes and activates it.
 package bundles
 
 import (

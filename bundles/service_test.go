@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/eventually"
 )
 
 func TestNewServiceRefusesConfigurationsItCannotHonour(t *testing.T) {
@@ -24,7 +26,7 @@ func TestNewServiceRefusesConfigurationsItCannotHonour(t *testing.T) {
 		{name: "refuses sections it would ignore", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub"}}, "decision_logs": {}}`, wantErr: `"decision_logs" is not used`},
 		{name: "refuses an unknown service", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "elsewhere"}}}`, wantErr: "elsewhere"},
 		{name: "refuses a manual trigger that nobody would pull", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub", "trigger": "manual"}}}`, wantErr: "trigger mode mismatch"},
-		{name: "refuses a file:// resource", givenConfig: `{` + svc + `, "bundles": {"a": {"resource": "file:///etc/bundle.tar.gz"}}}`, wantErr: "use policy.source: directory"},
+		{name: "refuses a file:// directory", givenConfig: `{` + svc + `, "bundles": {"a": {"resource": "file:///"}}}`, wantErr: "use policy.source: directory"},
 		{name: "refuses a signing block naming an unknown key", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub", "signing": {"keyid": "nope"}}}}`, wantErr: "nope"},
 		{name: "refuses invalid JSON", givenConfig: `{`, wantErr: "opa config"},
 	}
@@ -72,4 +74,42 @@ func TestServiceStopWithoutStart(t *testing.T) {
 	}
 	svc.Stop(context.Background()) // must not hang
 	svc.Start(context.Background())
+}
+
+// TestServiceDoesNotFetchARefusedBundleAgain: the downloader keeps the ETag
+// of a bundle that was read but refused at activation, so the bundle
+// service answers 304 and the refusal is counted once, however long the
+// bundle stays served. (A bundle that cannot be read or verified is fetched
+// again, with a backoff.)
+func TestServiceDoesNotFetchARefusedBundleAgain(t *testing.T) {
+	key := bundletest.NewKey(t, "ci")
+	srv := bundletest.NewServer(t)
+	srv.Serve(bundletest.Tarball(t, bundletest.Policy(60), "r1", key))
+	var ev events
+	e := authz.New(authz.WithObserver(ev.observe))
+	cfg := fmt.Sprintf(`{"services": {"hub": {"url": %q}},
+		"bundles": {"signgate": {"service": "hub", "resource": %q,
+			"polling": {"min_delay_seconds": 1, "max_delay_seconds": 1, "long_polling_timeout_seconds": 1}}}}`, srv.URL, srv.Path)
+	svc, err := bundles.NewService(e, []byte(cfg), bundles.WithVerification(key.Verification(t, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Start(context.Background())
+	defer svc.Stop(context.Background())
+	waitForReport(t, e, "revision r1", func(r authz.Report) bool { return r.Active.Revision == "r1" })
+
+	lax := bundletest.Files{"authz.rego": "package signgate.authz\n\ndecision := {\"allow\": true, \"connector\": \"c1\", \"key\": \"k\", \"operation\": \"read\", \"ttl_seconds\": 5}\n"}
+	srv.Serve(bundletest.Tarball(t, lax, "lax", key))
+	waitForReport(t, e, "the refusal", func(r authz.Report) bool {
+		return r.LastError != nil && r.LastError.Stage == authz.StageDecision
+	})
+	refusedAt := e.Report().LastError.At
+	// Two more looks at the service, each a long poll that ends in 304.
+	eventually.True(t, 15*time.Second, "two checks after the refusal", func() bool {
+		return ev.countAfter(authz.EventUnchanged, refusedAt) >= 2
+	})
+	if r := e.Report(); r.Failures[authz.StageDecision] != 1 || r.Activations != 1 || r.Active.Revision != "r1" {
+		t.Fatalf("activations %d, failures %v, active %q; want the refused bundle counted once and r1 active; all events:%s",
+			r.Activations, r.Failures, r.Active.Revision, &ev)
+	}
 }

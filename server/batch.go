@@ -59,7 +59,7 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 	outs := make([]*outcome, len(req.Items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(outs)) {
+	for range min(max(runtime.GOMAXPROCS(0), s.remoteSignConcurrency()), len(outs)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)

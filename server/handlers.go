@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -169,5 +170,11 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	if !ok || len(s.signers) == 0 {
 		return problem(http.StatusServiceUnavailable, codeNotReady, "no policy is active or no connector is configured", nil)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "revision": st.Revision})
+	// Each connector says whether it can sign (readiness.go); with
+	// require_signers, one that cannot keeps the service unready.
+	conns, down := s.readyConnectors(c.Request().Context())
+	if s.requireSigners && len(down) > 0 {
+		return problem(http.StatusServiceUnavailable, codeNotReady, "connectors that cannot sign: "+strings.Join(down, ", "), nil)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "revision": st.Revision, "connectors": conns})
 }

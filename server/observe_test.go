@@ -30,6 +30,7 @@ import (
 	"github.com/signgate/signgate/server/config"
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/s3"
+	"github.com/signgate/signgate/tests/eventually"
 )
 
 // observed is a server with a real audit pipeline, a metrics registry and
@@ -190,24 +191,19 @@ func TestBestEffortAuditServesWithTheSinkDown(t *testing.T) {
 			t.Fatalf("best_effort with the sink down: %d %s", r.status, r.raw)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually.Check(t, 5*time.Second, "at least 18 of 20 records into a buffer of 2 counted as dropped", func() error {
 		m := o.scrape(t)
-		dropped := m["signgate_audit_dropped_total,reason=buffer_full"] + m["signgate_audit_dropped_total,reason=queue_full"]
-		if dropped >= 18 {
-			break
+		if dropped := m["signgate_audit_dropped_total,reason=buffer_full"] + m["signgate_audit_dropped_total,reason=queue_full"]; dropped < 18 {
+			return fmt.Errorf("dropped = %v", dropped)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dropped = %v after 20 records into a buffer of 2", dropped)
+		return nil
+	})
+	eventually.Check(t, 5*time.Second, "the drops in the log", func() error {
+		if log := o.log.String(); !strings.Contains(log, `"msg":"audit records dropped (best_effort)"`) {
+			return fmt.Errorf("log:\n%s", log)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for !strings.Contains(o.log.String(), `"msg":"audit records dropped (best_effort)"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the drops are not in the log:\n%s", o.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestURLCarriesItsDecisionID(t *testing.T) {
@@ -280,13 +276,12 @@ func TestMetricsMove(t *testing.T) {
 		t.Errorf("signgate_policy_activations_total = %v, want 1", after["signgate_policy_activations_total"])
 	}
 	// Records are written by the worker: wait for it.
-	deadline := time.Now().Add(5 * time.Second)
-	for o.scrape(t)["signgate_audit_records_written_total,sink=file"]-before["signgate_audit_records_written_total,sink=file"] < 5 {
-		if time.Now().After(deadline) {
-			t.Fatal("signgate_audit_records_written_total did not count the 5 decisions")
+	eventually.Check(t, 5*time.Second, "signgate_audit_records_written_total to count the 5 decisions", func() error {
+		if n := o.scrape(t)["signgate_audit_records_written_total,sink=file"] - before["signgate_audit_records_written_total,sink=file"]; n < 5 {
+			return fmt.Errorf("moved by %v", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestSignerErrorsAreCountedByProvider(t *testing.T) {
@@ -448,7 +443,7 @@ func TestStrictAuditOfABatch(t *testing.T) {
 		items = append(items, fmt.Sprintf(`{"team":"vision","operation":"read","object":"b/%d"}`, i))
 	}
 	body := `{"items":[` + strings.Join(items, ",") + `]}`
-	t.Run("stores every item's record in a few group commits", func(t *testing.T) {
+	t.Run("stores every item's record", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.jsonl")
 		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: path})
 		r := o.do(t, "POST", "/v1/sign/batch", aliceKey, body)
@@ -458,9 +453,12 @@ func TestStrictAuditOfABatch(t *testing.T) {
 		if got := strings.Count(readFile(t, path), "\n"); got != 50 {
 			t.Fatalf("%d records for a batch of 50", got)
 		}
-		if commits := o.scrape(t)["signgate_audit_commit_records"]; commits >= 25 {
-			t.Errorf("%v commits for one batch of 50: the items waited one after another", commits)
-		}
+		// How many commits stored them depends on how fast this machine's
+		// fsync is and how its scheduler runs the items' goroutines; that
+		// the records reach the pipeline together, and that the pipeline
+		// groups what waits, is tested without either
+		// (TestStrictAuditGetsABatchsRecordsTogether, audit's TestGroupCommit).
+		t.Logf("%v commits for one batch of 50", o.scrape(t)["signgate_audit_commit_records"])
 	})
 	t.Run("gives every item 503 and no URL when the records cannot be stored", func(t *testing.T) {
 		o := newObserved(t, &config.Audit{Mode: "strict", Sink: "file", Path: "/dev/full"})

@@ -71,6 +71,7 @@ func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
 		{"decide: a client that has gone", "POST", "/v1/decide", aliceKey, read, "", true, 499},
 
 		{"policy: no credentials", "GET", "/v1/policy", "", "", "", false, 401},
+		{"connectors: no credentials", "GET", "/v1/connectors", "", "", "", false, 401},
 	}
 	h := newHarness(t)
 	given := map[string][]int{} // "POST /v1/sign" -> the 4xx statuses seen

@@ -14,6 +14,7 @@ import (
 	"github.com/signgate/signgate/server/config"
 	"github.com/signgate/signgate/signer"
 	"github.com/signgate/signgate/signer/s3"
+	"github.com/signgate/signgate/tests/eventually"
 )
 
 // policyHarness serves engine, whose policies (bundletest.Policy) grant on
@@ -40,17 +41,15 @@ func policyHarness(t *testing.T, engine *authz.Engine, opts ...server.Option) *h
 // pollPolicy reads GET /v1/policy until cond holds, or fails after 15 s.
 func pollPolicy(t *testing.T, h *harness, what string, cond func(response) bool) response {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := h.do(t, "GET", "/v1/policy", aliceKey, "")
-		if r.status == 200 && cond(r) {
-			return r
+	var r response
+	eventually.Check(t, 15*time.Second, what, func() error {
+		r = h.do(t, "GET", "/v1/policy", aliceKey, "")
+		if r.status != 200 || !cond(r) {
+			return fmt.Errorf("last /v1/policy: %d %s", r.status, r.raw)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last /v1/policy: %d %s", what, r.status, r.raw)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return r
 }
 
 func lastError(r response) map[string]any {

@@ -35,6 +35,9 @@ type Server struct {
 	realIP     bool
 	explainers map[string]bool // subjects allowed ?explain=full (policy.go)
 
+	requireSigners bool               // readiness.go
+	readiness      connectorReadiness // readiness.go
+
 	metrics        *metrics // nil: nothing measured
 	metricsReg     prometheus.Registerer
 	metricsRoute   prometheus.Gatherer
@@ -107,6 +110,7 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth)
 	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth)
 	e.GET("/v1/policy", s.handlePolicy, requireAuth)
+	e.GET("/v1/connectors", s.handleConnectors, requireAuth)
 	return e
 }
 

@@ -92,6 +92,8 @@ func signProblem(err error) *apiError {
 		return problem(http.StatusUnprocessableEntity, codeUnsupported, "the provider cannot enforce this request in a URL", err)
 	case errors.Is(err, signer.ErrInvalidPlan):
 		return problem(http.StatusBadRequest, codeInvalidRequest, "the provider cannot carry this upload: "+planDetail(err), err)
+	case errors.Is(err, signer.ErrUnavailable):
+		return problem(http.StatusServiceUnavailable, codeSignerError, "the signing service did not answer in time or refused; try again", err)
 	case errors.Is(err, signer.ErrCredentialExpiring):
 		return problem(http.StatusServiceUnavailable, codeSignerError, "the signing credential expires too soon and could not be refreshed; try again", err)
 	}

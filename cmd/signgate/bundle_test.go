@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/eventually"
 )
 
 func writeKeys(t *testing.T, k *bundletest.Key) (priv, pub string) {
@@ -89,7 +91,7 @@ func TestBundleBuildAndVerify(t *testing.T) {
 	}
 	svc.Start(context.Background())
 	defer svc.Stop(context.Background())
-	waitUntil(t, "the built bundle to be served", func() bool {
+	eventually.True(t, 15*time.Second, "the built bundle to be served", func() bool {
 		st, _ := e.Status()
 		return st.Revision == "2026-11-27.1" && st.SigningKeyID == "ci"
 	})

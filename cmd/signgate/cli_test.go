@@ -18,6 +18,7 @@ import (
 	opaversion "github.com/open-policy-agent/opa/v1/version"
 
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/eventually"
 )
 
 // TestExitStatusAndStreams runs the command line as main does and checks
@@ -164,7 +165,7 @@ log: {level: debug, format: text}
 		done <- run(ctx, []string{"serve", "--config", cfgFile, "--log-format", "json"}, nil, &stdout, &stderr)
 	}()
 	var api string
-	waitUntil(t, "serve to listen", func() bool {
+	eventually.True(t, 15*time.Second, "serve to listen", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve: %v\n%s", err, stderr.String())

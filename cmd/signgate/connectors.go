@@ -25,7 +25,7 @@ func buildSigners(ctx context.Context, cfg *config.Config, secrets secretSource)
 	out := make(map[string]signer.Signer, len(cfg.Connectors))
 	for _, name := range cfg.ConnectorNames() {
 		cn := cfg.Connectors[name]
-		sg, err := buildSigner(ctx, cn, secrets)
+		sg, err := buildSigner(ctx, cn, secrets, func() ([]string, error) { return connectorPrefixes(cfg, name) })
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: %w", name, err)
 		}
@@ -34,7 +34,9 @@ func buildSigners(ctx context.Context, cfg *config.Config, secrets secretSource)
 	return out, nil
 }
 
-func buildSigner(ctx context.Context, cn config.Connector, secret secretSource) (signer.Signer, error) {
+// buildSigner makes the signer of cn. prefixes lists the object prefixes
+// of the teams on it, for an assumed role's session policy (keyless.go).
+func buildSigner(ctx context.Context, cn config.Connector, secret secretSource, prefixes func() ([]string, error)) (signer.Signer, error) {
 	cr := cn.Credentials
 	switch cn.Provider {
 	case "s3":
@@ -56,14 +58,27 @@ func buildSigner(ctx context.Context, cn config.Connector, secret secretSource) 
 			}
 			cfg.Credentials = s3.StaticCredentials(id, sk)
 		}
+		if cr.RoleARN != "" {
+			creds, err := assumeRole(cn, cfg.Credentials, prefixes) // keyless.go
+			if err != nil {
+				return nil, err
+			}
+			cfg.Credentials = creds
+		}
 		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration))
 	case "gcs":
+		if cr.GCSKeyless() {
+			return buildGCSIAM(ctx, cn) // keyless.go
+		}
 		sa, err := secret("", cr.ServiceAccountFile)
 		if err != nil {
 			return nil, fmt.Errorf("service account: %w", err)
 		}
 		return gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint, ServiceAccountJSON: []byte(sa)})
 	case "azure":
+		if cr.UserDelegation {
+			return buildAzureUserDelegation(cn) // keyless.go
+		}
 		key, err := secret(cr.AccountKeyEnv, cr.AccountKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("account key: %w", err)

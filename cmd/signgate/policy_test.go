@@ -18,18 +18,8 @@ import (
 	"time"
 
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/eventually"
 )
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // syncBuffer is a bytes.Buffer that serve's logger and the test share.
 type syncBuffer struct {
@@ -123,7 +113,7 @@ audit: {sink: none}
 				}
 			})
 			var addr string
-			waitUntil(t, "serve to listen", func() bool { addr = stderr.listenAddr(); return addr != "" })
+			eventually.True(t, 15*time.Second, "serve to listen", func() bool { addr = stderr.listenAddr(); return addr != "" })
 
 			get := func(path string) (int, map[string]any) {
 				req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
@@ -154,7 +144,7 @@ audit: {sink: none}
 			}
 
 			srv.Serve(bundletest.Tarball(t, bundletest.Policy(60), "r1", key))
-			waitUntil(t, "revision r1", func() bool { _, p := get("/v1/policy"); return p["revision"] == "r1" })
+			eventually.True(t, 15*time.Second, "revision r1", func() bool { _, p := get("/v1/policy"); return p["revision"] == "r1" })
 			if status, _ := get("/readyz"); status != 200 {
 				t.Fatalf("readyz %d with r1 active", status)
 			}

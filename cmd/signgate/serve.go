@@ -107,6 +107,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		server.WithTrustedProxies(trusted),
 		server.WithMetrics(reg),
 		server.WithExplainSubjects(cfg.Policy.ExplainSubjects),
+		server.WithRequireSigners(cfg.Server.RequireSigners),
 	}
 	if cfg.MetricsOnMain() {
 		opts = append(opts, server.WithMetricsRoute(reg))

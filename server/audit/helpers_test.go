@@ -229,18 +229,6 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 	return 0
 }
 
-// eventually polls cond until it holds or a few seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // hangHandler answers nothing until release is closed.
 func hangHandler(release <-chan struct{}) http.Handler {
 	return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release })

@@ -58,6 +58,9 @@ type Server struct {
 	MemoryLimitMiB int `json:"memory_limit_mib"`
 	// TLS, when set, serves the API over HTTPS (tls.go).
 	TLS TLS `json:"tls"`
+	// RequireSigners keeps /readyz at 503 while any connector cannot sign
+	// (credentials not obtained, signBlob refused, no delegation key).
+	RequireSigners bool `json:"require_signers"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -99,6 +102,40 @@ type Credentials struct {
 	AccountName    string `json:"account_name"`
 	AccountKeyEnv  string `json:"account_key_env"`
 	AccountKeyFile string `json:"account_key_file"`
+
+	// Keyless signing (keyless.go, docs/configuration.md): short-lived
+	// credentials that each cloud issues to the workload, no storage key.
+	// GCS: sign through the IAM Credentials API's signBlob with
+	// Application Default Credentials, as their own account or, with
+	// ImpersonateServiceAccount, as that account.
+	IAMSignBlob               bool   `json:"iam_sign_blob"`
+	ImpersonateServiceAccount string `json:"impersonate_service_account"`
+	// IAMEndpoint replaces https://iamcredentials.googleapis.com (Private
+	// Service Connect, or a test endpoint).
+	IAMEndpoint string `json:"iam_endpoint"`
+	// SignTimeout bounds one signBlob call (default 5s); SignConcurrency
+	// bounds the calls in flight per connector (default 16).
+	SignTimeout     Duration `json:"sign_timeout"`
+	SignConcurrency int      `json:"sign_concurrency"`
+
+	// Azure: sign user-delegation SAS with a key obtained through
+	// Microsoft Entra ID (azidentity's default chain), never the account key.
+	UserDelegation bool `json:"user_delegation"`
+	// DelegationKeyLifetime is how long each delegation key is asked for
+	// (default and maximum 7 days); it is renewed at half its life.
+	DelegationKeyLifetime Duration `json:"delegation_key_lifetime"`
+
+	// AWS: assume RoleARN through STS on top of the default chain.
+	RoleARN     string   `json:"role_arn"`
+	ExternalID  string   `json:"external_id"`
+	SessionName string   `json:"session_name"`
+	Duration    Duration `json:"duration"` // default 1h; 15m to 12h
+	// SessionPolicy is "bucket" (the default: an inline policy that allows
+	// only the signed object actions on this connector's bucket and its
+	// teams' prefixes) or "none".
+	SessionPolicy string `json:"session_policy"`
+	// STSEndpoint replaces the regional STS endpoint (VPC endpoint, tests).
+	STSEndpoint string `json:"sts_endpoint"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.
@@ -258,9 +295,7 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		if cn.Bucket == "" {
 			bad(p+".bucket", "required for gcs")
 		}
-		if cr.ServiceAccountFile == "" {
-			bad(p+".credentials.service_account_file", "required for gcs")
-		}
+		cr.validateGCS(p+".credentials", bad)
 	case "azure":
 		if cn.Container == "" {
 			bad(p+".container", "required for azure")
@@ -268,12 +303,18 @@ func (cn Connector) validate(p string, bad func(path, format string, args ...any
 		if cr.AccountName == "" {
 			bad(p+".credentials.account_name", "required for azure")
 		}
-		if (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == "") {
-			bad(p+".credentials", "set exactly one of account_key_env and account_key_file")
+		switch {
+		case cr.UserDelegation && (cr.AccountKeyEnv != "" || cr.AccountKeyFile != ""):
+			bad(p+".credentials", "user_delegation signs without the account key: remove account_key_env and account_key_file")
+		case !cr.UserDelegation && (cr.AccountKeyEnv == "") == (cr.AccountKeyFile == ""):
+			bad(p+".credentials", "set exactly one of account_key_env and account_key_file, or user_delegation: true")
+		case cr.UserDelegation && strings.HasPrefix(cn.Endpoint, "http://"):
+			bad(p+".endpoint", "user_delegation sends an Entra ID token: the endpoint must be https")
 		}
 	default:
 		bad(p+".provider", "want s3, gcs or azure, got %q", cn.Provider)
 	}
+	cr.validateKeylessFor(cn.Provider, p+".credentials", bad)
 	if cn.Provider != "s3" && cr.MinLifetime.Duration != 0 {
 		bad(p+".credentials.min_lifetime", "only for s3: service-account and shared keys do not expire")
 	}

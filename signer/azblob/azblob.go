@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
@@ -26,7 +27,21 @@ type Config struct {
 	// https://<AccountName>.blob.core.windows.net.
 	Endpoint    string
 	AccountName string
-	AccountKey  string // base64, as the portal shows it
+	AccountKey  string // base64, as the portal shows it; empty with TokenCredential
+
+	// TokenCredential, when set, makes the signer sign user-delegation SAS
+	// with a key it obtains through Microsoft Entra ID with this credential
+	// (azidentity), instead of with the account key; AccountKey must then
+	// be empty. The identity needs the Storage Blob Delegator role and a
+	// data role that covers what the SAS allows.
+	TokenCredential azcore.TokenCredential
+	// DelegationKeyLifetime is how long each user delegation key is asked
+	// for; zero, or more than MaxDelegationKeyLifetime, means that maximum.
+	// A key is renewed at half its life.
+	DelegationKeyLifetime time.Duration
+	// ClientOptions configure the client that asks for delegation keys
+	// (transport, retries); nil for the defaults.
+	ClientOptions *service.ClientOptions
 }
 
 // Option changes how a Signer is built.
@@ -47,7 +62,8 @@ type Signer struct {
 	container string
 	base      string // endpoint + "/" + escaped container
 	protocol  sas.Protocol
-	cred      *service.SharedKeyCredential
+	cred      *service.SharedKeyCredential // shared-key mode
+	keys      *delegationKeys              // user-delegation mode
 	now       signer.Clock
 }
 
@@ -71,12 +87,17 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 		return nil, fmt.Errorf("azblob: config: container %q: want lower-case letters, digits and '-'", cfg.Container)
 	case cfg.AccountName == "":
 		return nil, errors.New("azblob: config: account name is required")
-	case cfg.AccountKey == "":
-		return nil, errors.New("azblob: config: account key is required")
+	case cfg.AccountKey == "" && cfg.TokenCredential == nil:
+		return nil, errors.New("azblob: config: an account key or a token credential is required")
+	case cfg.AccountKey != "" && cfg.TokenCredential != nil:
+		return nil, errors.New("azblob: config: an account key and a token credential: set one")
 	}
-	cred, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
-	if err != nil {
-		return nil, fmt.Errorf("azblob: config: account key: %w", err)
+	var cred *service.SharedKeyCredential
+	if cfg.AccountKey != "" {
+		var err error
+		if cred, err = service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey); err != nil {
+			return nil, fmt.Errorf("azblob: config: account key: %w", err)
+		}
 	}
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
@@ -97,6 +118,19 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	}
 	if u.Scheme == "http" {
 		s.protocol = sas.ProtocolHTTPSandHTTP
+	}
+	if cfg.TokenCredential != nil {
+		// The SDK names the account after the host's first label, as on
+		// <account>.blob.core.windows.net; an IP-style endpoint would sign
+		// for another account than the one the service checks.
+		if first, _, _ := strings.Cut(u.Hostname(), "."); first != cfg.AccountName {
+			return nil, fmt.Errorf("azblob: config: endpoint %q: user delegation needs the account name as the host's first label", endpoint)
+		}
+		keys, err := newDelegationKeys(strings.TrimSuffix(u.String(), "/"), cfg.TokenCredential, cfg.DelegationKeyLifetime, cfg.ClientOptions)
+		if err != nil {
+			return nil, err
+		}
+		s.keys = keys
 	}
 	for _, o := range opts {
 		o(s)
@@ -142,15 +176,35 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		}
 		ipRange = sipRange(g.IPRange)
 	}
-	expiry := s.now().UTC().Truncate(time.Second).Add(time.Duration(secs) * time.Second)
-	q, err := sas.BlobSignatureValues{
+	at := s.now().UTC().Truncate(time.Second)
+	values := sas.BlobSignatureValues{
 		Protocol:      s.protocol,
-		ExpiryTime:    expiry,
 		Permissions:   permissions[g.Operation].String(),
 		ContainerName: s.container,
 		BlobName:      g.Key,
 		IPRange:       ipRange,
-	}.SignWithSharedKey(s.cred)
+	}
+	var (
+		q         sas.QueryParameters
+		clampedBy string
+	)
+	if s.keys != nil {
+		udc, keyExpires, kerr := s.keys.credential(ctx, at)
+		if kerr != nil {
+			return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, kerr)
+		}
+		// A user-delegation SAS dies with its key.
+		secs, clampedBy = signer.ClampToCredential(at, secs, true, keyExpires)
+		if secs < 1 {
+			return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w: the delegation key expires at %s", g.Key, signer.ErrCredentialExpiring, keyExpires.Format(time.RFC3339))
+		}
+		values.ExpiryTime = at.Add(time.Duration(secs) * time.Second)
+		q, err = values.SignWithUserDelegation(udc)
+	} else {
+		values.ExpiryTime = at.Add(time.Duration(secs) * time.Second)
+		q, err = values.SignWithSharedKey(s.cred)
+	}
+	expiry := values.ExpiryTime
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("azblob: sign %q: %w", g.Key, err)
 	}
@@ -171,6 +225,7 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		Method:    g.Operation.Method(),
 		Headers:   headers,
 		ExpiresAt: expiry,
+		ClampedBy: clampedBy,
 	}, nil
 }
 

@@ -63,6 +63,7 @@ type Signer struct {
 	insecure  bool   // http rather than https
 	accessID  string
 	signBytes func([]byte) ([]byte, error)
+	iam       *IAM // when set, every signature is a signBlob call
 }
 
 var _ signer.Signer = (*Signer)(nil)
@@ -83,7 +84,7 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.signBytes == nil {
+	if s.signBytes == nil && s.iam == nil {
 		sa, err := ParseServiceAccountJSON(cfg.ServiceAccountJSON)
 		if err != nil {
 			return nil, fmt.Errorf("gcs: config: %w", err)
@@ -103,6 +104,29 @@ func signWith(key *rsa.PrivateKey) func([]byte) ([]byte, error) {
 		sum := sha256.Sum256(b)
 		return rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
 	}
+}
+
+// signFunc is what signs this call's string-to-sign: the local key, or one
+// signBlob call under ctx once a slot of the bounded pool is free. release
+// gives the slot back.
+func (s *Signer) signFunc(ctx context.Context) (sign func([]byte) ([]byte, error), release func(), err error) {
+	if s.iam == nil {
+		return s.signBytes, func() {}, nil
+	}
+	release, err = s.iam.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(b []byte) ([]byte, error) { return s.iam.signBlob(ctx, b) }, release, nil
+}
+
+// SignConcurrency is how many Sign calls this signer serves at once when
+// each is a remote call (signBlob); 0 when signing is local.
+func (s *Signer) SignConcurrency() int {
+	if s.iam == nil {
+		return 0
+	}
+	return s.iam.Concurrency()
 }
 
 // Provider reports "gcs".
@@ -128,6 +152,11 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 	if err != nil {
 		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
 	}
+	sign, release, err := s.signFunc(ctx)
+	if err != nil {
+		return signer.Signed{}, fmt.Errorf("gcs: sign %q: %w", g.Key, err)
+	}
+	defer release()
 	method := g.Operation.Method()
 	var query url.Values
 	if g.DecisionID != "" {
@@ -137,7 +166,7 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 	}
 	signed, err := storage.SignedURL(s.bucket, g.Key, &storage.SignedURLOptions{
 		GoogleAccessID:  s.accessID,
-		SignBytes:       s.signBytes,
+		SignBytes:       sign,
 		Method:          method,
 		Expires:         time.Now().Add(time.Duration(secs)*time.Second + expiryMargin),
 		ContentType:     g.ContentType,

@@ -57,7 +57,12 @@ func (s *Signer) SignForm(ctx context.Context, g signer.FormGrant) (signer.Form,
 	case g.ContentType != "":
 		fields.ContentType = g.ContentType
 	}
-	pp, err := s.signPolicy(g.Key, expires, fields, conds)
+	sign, release, err := s.signFunc(ctx)
+	if err != nil {
+		return signer.Form{}, fmt.Errorf("gcs: form %q: %w", g.Key, err)
+	}
+	defer release()
+	pp, err := s.signPolicy(sign, g.Key, expires, fields, conds)
 	if err != nil {
 		return signer.Form{}, fmt.Errorf("gcs: form %q: %w", g.Key, err)
 	}
@@ -66,10 +71,10 @@ func (s *Signer) SignForm(ctx context.Context, g signer.FormGrant) (signer.Form,
 
 // signPolicy is the one call to the storage library for POST policies;
 // Google's post-policy vectors test it directly.
-func (s *Signer) signPolicy(key string, expires time.Time, fields *storage.PolicyV4Fields, conds []storage.PostPolicyV4Condition) (*storage.PostPolicyV4, error) {
+func (s *Signer) signPolicy(sign func([]byte) ([]byte, error), key string, expires time.Time, fields *storage.PolicyV4Fields, conds []storage.PostPolicyV4Condition) (*storage.PostPolicyV4, error) {
 	return storage.GenerateSignedPostPolicyV4(s.bucket, key, &storage.PostPolicyV4Options{
 		GoogleAccessID: s.accessID,
-		SignRawBytes:   s.signBytes,
+		SignRawBytes:   sign,
 		Expires:        expires,
 		Style:          storage.PathStyle(),
 		Hostname:       s.hostname,

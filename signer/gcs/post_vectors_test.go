@@ -116,7 +116,7 @@ func TestSignPolicyReproducesPostVectors(t *testing.T) {
 			}
 			fields, conds := vectorPolicy(t, v)
 			expires := time.Now().UTC().Truncate(time.Second).Add(time.Duration(in.Expiration) * time.Second)
-			pp, err := s.signPolicy(in.Object, expires, fields, conds)
+			pp, err := s.signPolicy(s.signBytes, in.Object, expires, fields, conds)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,6 +40,11 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	if err := ctx.Err(); err != nil {
 		return signer.Upload{}, fmt.Errorf("gcs: upload %q: %w", g.Key, err)
 	}
+	sign, release, err := s.signFunc(ctx)
+	if err != nil {
+		return signer.Upload{}, fmt.Errorf("gcs: upload %q: %w", g.Key, err)
+	}
+	defer release()
 	lengthRange := "0," + strconv.FormatInt(g.Size, 10)
 	var query url.Values
 	if g.DecisionID != "" {
@@ -47,7 +52,7 @@ func (s *Signer) StartUpload(ctx context.Context, g signer.UploadGrant) (signer.
 	}
 	signed, err := storage.SignedURL(s.bucket, g.Key, &storage.SignedURLOptions{
 		GoogleAccessID:  s.accessID,
-		SignBytes:       s.signBytes,
+		SignBytes:       sign,
 		Method:          "POST",
 		Expires:         time.Now().Add(g.TTL.Truncate(time.Second) + expiryMargin),
 		ContentType:     g.ContentType,

@@ -69,3 +69,19 @@ func (s *Signer) signingWindow(ctx context.Context, at time.Time, secs int64) (a
 	secs, clampedBy := signer.ClampToCredential(at, secs, creds.CanExpire, creds.Expires)
 	return creds, secs, clampedBy, nil
 }
+
+// Check obtains credentials as Sign would, so that an assumed role, SSO or
+// web identity that fails shows before a URL is asked for. Static keys are
+// not checked against the bucket: that would need a storage request.
+func (s *Signer) Check(ctx context.Context) signer.Readiness {
+	creds, err := s.credentials(ctx, s.now().UTC())
+	switch {
+	case err != nil:
+		return signer.Readiness{Credential: "aws credentials", Err: err}
+	case creds.CanExpire:
+		return signer.Readiness{Ready: true, Credential: "temporary credentials", ValidUntil: creds.Expires.UTC()}
+	}
+	return signer.Readiness{Ready: true, Credential: "static keys (not checked against the bucket)"}
+}
+
+var _ signer.Checker = (*Signer)(nil)

@@ -31,6 +31,10 @@ type Harness struct {
 	// source fails. Nil when the provider's credentials cannot fail at sign
 	// time (a shared key held in memory).
 	MakeFailingSigner func(t *testing.T, clock signer.Clock) signer.Signer
+	// CredentialLifetime, when set, is how long the signing credential
+	// lives after the clock's time (an Azure user delegation key): the
+	// longest TTL is then clamped to it, with ClampedByCredential.
+	CredentialLifetime time.Duration
 	// WallClock says that the provider cannot take a clock and signs with
 	// the real one (GCS: storage.SignedURL reads time.Now itself). The suite
 	// then checks that the signing time in the URL is the real time,
@@ -101,7 +105,16 @@ func Run(t *testing.T, h Harness) {
 	t.Run("signs every operation on every key", func(t *testing.T) { testOperations(t, h) })
 	t.Run("signs at the clock's second and expires TTL later", func(t *testing.T) { testExpiry(t, h, 15*time.Minute, 15*time.Minute) })
 	t.Run("drops a fraction of a second from the TTL", func(t *testing.T) { testExpiry(t, h, 90*time.Second+500*time.Millisecond, 90*time.Second) })
-	t.Run("signs the longest TTL", func(t *testing.T) { testExpiry(t, h, signer.MaxTTL, signer.MaxTTL) })
+	t.Run("signs the longest TTL", func(t *testing.T) {
+		want := signer.MaxTTL
+		if h.CredentialLifetime > 0 && h.CredentialLifetime < want {
+			want = h.CredentialLifetime
+		}
+		got := testExpiry(t, h, signer.MaxTTL, want)
+		if wantBy := map[bool]string{true: signer.ClampedByCredential}[want < signer.MaxTTL]; got.ClampedBy != wantBy {
+			t.Errorf("ClampedBy = %q, want %q", got.ClampedBy, wantBy)
+		}
+	})
 	t.Run("binds a write's content type or refuses it", func(t *testing.T) { testContentType(t, h) })
 	t.Run("rejects invalid grants", func(t *testing.T) { testInvalid(t, h) })
 	t.Run("carries the decision id in every URL", func(t *testing.T) { testDecisionID(t, h) })
@@ -185,7 +198,7 @@ func testOperations(t *testing.T, h Harness) {
 	}
 }
 
-func testExpiry(t *testing.T, h Harness, ttl, want time.Duration) {
+func testExpiry(t *testing.T, h Harness, ttl, want time.Duration) signer.Signed {
 	g := signer.Grant{Key: "k", Operation: signer.OpRead, TTL: ttl}
 	before := time.Now()
 	got, err := h.MakeSigner(t, fixedClock).Sign(context.Background(), g)
@@ -227,6 +240,7 @@ func testExpiry(t *testing.T, h Harness, ttl, want time.Duration) {
 	if !inURL.Equal(got.ExpiresAt) {
 		t.Errorf("expiry in URL = %s, ExpiresAt = %s", inURL, got.ExpiresAt)
 	}
+	return got
 }
 
 func testContentType(t *testing.T, h Harness) {

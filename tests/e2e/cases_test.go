@@ -164,11 +164,7 @@ func caseExpired(t *testing.T, p *provider) string {
 	if lo, hi := before.Add(-time.Second), time.Now().Add(2*time.Second); r.ExpiresAt.Before(lo) || r.ExpiresAt.After(hi) {
 		t.Fatalf("expires_at %s for expires_in 1, want about %s", r.ExpiresAt, before.Add(time.Second))
 	}
-	// Poll the clock rather than sleep a fixed time: wait exactly until one
-	// second past the signed expiry.
-	for time.Now().Before(r.ExpiresAt.Add(time.Second)) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitPast(r.ExpiresAt)
 	wantRefused(t, "GET with an expired URL", use(t, r.Method, r.URL, r.Headers, nil))
 	return ""
 }

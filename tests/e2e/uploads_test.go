@@ -274,6 +274,8 @@ func TestGCSResumableStartThroughTheVerifyingProxy(t *testing.T) {
 
 func toAnswer(s sent) storageAnswer { return storageAnswer{status: s.status, body: s.body} }
 
+// waitPast polls the clock until one second past at, a signed expiry, so
+// that storage (with its second precision) sees the URL expired.
 func waitPast(at time.Time) {
 	for time.Now().Before(at.Add(time.Second)) {
 		time.Sleep(20 * time.Millisecond)
