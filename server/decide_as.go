@@ -10,40 +10,40 @@ import (
 	"github.com/signgate/signgate/authz"
 )
 
-// DecideAsRequest is the body of POST /v1/decide from an admin (a subject
+// decideAsRequest is the body of POST /v1/decide from an admin (a subject
 // of policy.admin_subjects): the request fields, and the rest of the
 // policy input that is otherwise taken from the caller and the connection.
 // Each part given replaces what the caller's own request would put there,
 // so an admin can reproduce any recorded decision, upload_too_large
-// included. Anyone else may only send a SignRequest.
-type DecideAsRequest struct {
-	SignRequest
-	Subject *DecideSubject `json:"subject,omitempty"`
-	Source  *DecideSource  `json:"source,omitempty"`
+// included. Anyone else may only send a signRequest.
+type decideAsRequest struct {
+	signRequest
+	Subject *decideSubject `json:"subject,omitempty"`
+	Source  *decideSource  `json:"source,omitempty"`
 	// Size is the declared object size of a chunked upload.
 	Size int64 `json:"size,omitempty"`
 	// Time is the evaluation time, RFC 3339.
 	Time string `json:"time,omitempty"`
 }
 
-// DecideSubject is input.subject as an authenticator would build it.
-type DecideSubject struct {
+// decideSubject is input.subject as an authenticator would build it.
+type decideSubject struct {
 	ID         string         `json:"id"`
 	AuthMethod string         `json:"auth_method"`
 	Teams      []string       `json:"teams"`
 	Claims     map[string]any `json:"claims,omitempty"`
 }
 
-// DecideSource is input.source.
-type DecideSource struct {
+// decideSource is input.source.
+type decideSource struct {
 	IP        string `json:"ip"`
 	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // Validate checks the request fields as /v1/sign does, and the rest of
 // the input for shape.
-func (r *DecideAsRequest) Validate() *Error {
-	if err := r.SignRequest.Validate(); err != nil {
+func (r *decideAsRequest) validate() *apiError {
+	if err := r.signRequest.validate(); err != nil {
 		return err
 	}
 	if s := r.Subject; s != nil {
@@ -85,14 +85,14 @@ func (s *Server) decideInput(c echo.Context) (authz.Input, error) {
 		}
 		return s.requestInput(c, req), nil
 	}
-	var req DecideAsRequest
+	var req decideAsRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
 		return authz.Input{}, err
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.validate(); err != nil {
 		return authz.Input{}, err
 	}
-	in := s.requestInput(c, &req.SignRequest)
+	in := s.requestInput(c, &req.signRequest)
 	if sub := req.Subject; sub != nil {
 		teams, claims := sub.Teams, sub.Claims
 		if teams == nil {

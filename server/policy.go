@@ -9,9 +9,9 @@ import (
 	"github.com/signgate/signgate/authz"
 )
 
-// CodeExplainNotAllowed: the caller asked for an explanation (?explain)
+// codeExplainNotAllowed: the caller asked for an explanation (?explain)
 // and is not an admin (policy.admin_subjects).
-const CodeExplainNotAllowed = "explain_not_allowed"
+const codeExplainNotAllowed = "explain_not_allowed"
 
 // WithExplainSubjects lists the admins: the subjects (Principal.ID) that
 // may ask POST /v1/decide?explain for OPA's trace of a decision, and give
@@ -26,9 +26,9 @@ func WithExplainSubjects(ids []string) Option {
 	}
 }
 
-// PolicyResponse is the 200 answer of GET /v1/policy: the active policy
+// policyResponse is the 200 answer of GET /v1/policy: the active policy
 // revision, and how its source has fared.
-type PolicyResponse struct {
+type policyResponse struct {
 	// Ready is false until a first revision is active; the other fields of
 	// the active revision are then absent.
 	Ready       bool       `json:"ready"`
@@ -41,11 +41,11 @@ type PolicyResponse struct {
 	LastCheck *time.Time `json:"last_check,omitempty"`
 	// LastError is the last refused update since the active revision was
 	// activated: the active revision stayed.
-	LastError *PolicyError `json:"last_error,omitempty"`
+	LastError *policyUpdateError `json:"last_error,omitempty"`
 }
 
-// PolicyError is a refused policy update.
-type PolicyError struct {
+// policyUpdateError is a refused policy update.
+type policyUpdateError struct {
 	At       time.Time `json:"at"`
 	Source   string    `json:"source"`
 	Stage    string    `json:"stage"`              // download, read, verify, compile or decision
@@ -55,7 +55,7 @@ type PolicyError struct {
 
 func (s *Server) handlePolicy(c echo.Context) error {
 	r := s.engine.Report()
-	resp := PolicyResponse{Ready: r.Ready}
+	resp := policyResponse{Ready: r.Ready}
 	if r.Ready {
 		at := r.Active.ActivatedAt
 		resp.Revision, resp.Source, resp.ActivatedAt = r.Active.Revision, r.Active.Source, &at
@@ -65,15 +65,15 @@ func (s *Server) handlePolicy(c echo.Context) error {
 		resp.LastCheck = &r.LastCheck
 	}
 	if f := r.LastError; f != nil {
-		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision, Message: f.Err.Error()}
+		resp.LastError = &policyUpdateError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision, Message: f.Err.Error()}
 	}
 	return c.JSON(http.StatusOK, &resp)
 }
 
-// ExplainResponse is the 200 answer of POST /v1/decide?explain: the
+// explainResponse is the 200 answer of POST /v1/decide?explain: the
 // decision and OPA's trace of the evaluation that made it.
-type ExplainResponse struct {
-	DecideResponse
+type explainResponse struct {
+	decideResponse
 	Explanation []string `json:"explanation"`
 }
 
@@ -86,7 +86,7 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 		return nil, invalid("explain: " + err.Error())
 	}
 	if !s.isAdmin(c) {
-		return nil, problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
+		return nil, problem(http.StatusForbidden, codeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
 	in, err := s.decideInput(c)
 	if err != nil {
@@ -99,9 +99,9 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 	if err := decisionProblem(err); err != nil {
 		return nil, err
 	}
-	resp, err := s.decideResponse(dc)
+	resp, err := s.toDecideResponse(dc)
 	if err != nil {
 		return nil, err
 	}
-	return &ExplainResponse{DecideResponse: *resp, Explanation: trace}, nil
+	return &explainResponse{decideResponse: *resp, Explanation: trace}, nil
 }
