@@ -55,11 +55,11 @@ func fixHint(sg signer.Signer, f signer.Flow, refused []string) string {
 
 // unbindableContentType is the problem of a request content_type that flow
 // f of sg cannot bind, naming the field and what to do instead.
-func unbindableContentType(sg signer.Signer, f signer.Flow) *Error {
+func unbindableContentType(sg signer.Signer, f signer.Flow) *apiError {
 	detail := fmt.Sprintf("content_type cannot be bound by %s in this flow (%s): leave content_type out", sg.Provider(), f)
 	if sg.Provider() == "azure" {
 		detail = "content_type cannot be bound by an Azure SAS, which signs no request header: leave content_type out, " +
 			"and send x-ms-blob-content-type with the upload if the blob needs a type (Azure stores it but does not enforce it)"
 	}
-	return problem(http.StatusUnprocessableEntity, CodeUnsupported, detail, nil)
+	return problem(http.StatusUnprocessableEntity, codeUnsupported, detail, nil)
 }

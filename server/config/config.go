@@ -40,6 +40,9 @@ type Network struct {
 type TeamNetwork struct {
 	VPCEndpoints []string `json:"vpc_endpoints"` // S3: aws:SourceVpce values
 	AzureSubnets []string `json:"azure_subnets"` // Azure: virtual network subnet resource ids
+	// GCPVPCNetworks are the VPC networks (//compute.googleapis.com/projects/P/global/networks/N)
+	// whose private ranges a GCS access level admits (vpcNetworkSources).
+	GCPVPCNetworks []string `json:"gcp_vpc_networks"`
 }
 
 // Server holds HTTP settings.
