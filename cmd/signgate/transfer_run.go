@@ -74,7 +74,7 @@ func (t *transfer) upload(ctx context.Context, path, team, object string) error 
 		_ = os.Remove(sf)
 	}
 	fmt.Fprintf(t.stdout, "uploaded %s to %s %s/%s: %d bytes in %d parts (%d resumed), %s, decision %s\n",
-		path, res.Provider, res.Bucket, res.Key, res.Size, res.Parts, res.Resumed, rate(res.Size-0, time.Since(start)), res.DecisionID)
+		path, res.Provider, res.Bucket, res.Key, res.Size, res.Parts, res.Resumed, rate(res.Size, time.Since(start)), res.DecisionID)
 	return nil
 }
 
