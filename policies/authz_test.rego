@@ -37,15 +37,28 @@ base := {
 	"time": "2026-11-27T10:00:00Z",
 }
 
+# decision_of and reasons_of are the only ways these tests evaluate the
+# policy. Each sets every data key the policy reads, so that a test depends
+# on the data it names and on nothing else in data.json: a key the policy
+# starts to read (a deny-list, say) gets its fixture value here, once.
+decision_of(req, data_teams) := d if {
+	d := authz.decision with input as req with data.signgate.teams as data_teams
+}
+
+reasons_of(req, data_teams) := r if {
+	r := authz.reasons with input as req with data.signgate.teams as data_teams
+}
+
+# The shipped example teams (policies/data.json), named for the tests of the
+# example data; every other test uses fixtures.
+example_teams := data.signgate.teams
+
 # decide evaluates the decision for base with patch merged in (recursively),
 # against the fixture teams.
 decide(patch) := decide_in(patch, teams)
 
 # decide_in is decide against other team data, e.g. a broken vision team.
-decide_in(patch, data_teams) := d if {
-	d := authz.decision with input as object.union(base, patch)
-		with data.signgate.teams as data_teams
-}
+decide_in(patch, data_teams) := decision_of(object.union(base, patch), data_teams)
 
 # with_vision returns the fixture teams with vision replaced.
 with_vision(vision) := object.union(object.remove(teams, ["vision"]), {"vision": vision})
@@ -197,8 +210,7 @@ test_allows_any_source_ip_when_team_cidrs_is_empty_or_null if {
 test_ttl_is_team_cap_when_expires_in_is_absent_zero_or_null if {
 	decide({}).ttl_seconds == 3600
 	decide({"action": {"expires_in": null}}).ttl_seconds == 3600
-	authz.decision.ttl_seconds == 3600 with input as json.patch(base, [{"op": "remove", "path": "/action/expires_in"}])
-		with data.signgate.teams as teams
+	decision_of(json.patch(base, [{"op": "remove", "path": "/action/expires_in"}]), teams).ttl_seconds == 3600
 }
 
 test_ttl_cap_is_per_operation if {
@@ -241,8 +253,7 @@ test_denies_unknown_team if {
 }
 
 test_denies_missing_team if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/team"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/team"}]), teams)
 	d.allow == false
 	d.reasons == {"unknown_team"}
 }
@@ -252,8 +263,7 @@ test_denies_caller_outside_the_team if {
 }
 
 test_denies_caller_without_any_teams if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/subject/teams"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/subject/teams"}]), teams)
 	d.allow == false
 	d.reasons == {"not_team_member"}
 }
@@ -272,8 +282,7 @@ test_denies_unknown_operation if {
 }
 
 test_denies_missing_operation if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/operation"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/operation"}]), teams)
 	d.allow == false
 	d.reasons == {"unknown_operation"}
 }
@@ -287,8 +296,7 @@ test_denies_missing_or_malformed_source_ip_when_team_has_cidrs if {
 	every ip in ["", "not-an-ip", 10] {
 		denied_for(object.union(vpn, {"source": {"ip": ip}}), {"network_not_allowed"})
 	}
-	d := authz.decision with input as json.patch(object.union(base, vpn), [{"op": "remove", "path": "/source/ip"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(object.union(base, vpn), [{"op": "remove", "path": "/source/ip"}]), teams)
 	d.reasons == {"network_not_allowed"}
 }
 
@@ -302,8 +310,7 @@ test_denies_object_that_is_not_a_string if {
 	every bad in [42, null, ["runs", "1"]] {
 		denied_for({"action": {"object": bad}}, {"invalid_object"})
 	}
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/object"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/object"}]), teams)
 	d.reasons == {"invalid_object"}
 }
 
@@ -353,22 +360,81 @@ test_unknown_team_and_unknown_operation_report_only_their_own_reasons if {
 }
 
 test_decision_is_a_deny_with_reasons_for_an_empty_input if {
-	d := authz.decision with input as {} with data.signgate.teams as teams
+	d := decision_of({}, teams)
 	d.allow == false
 	d.reasons == {"unknown_team", "unknown_operation", "invalid_object"}
 }
 
 test_decision_is_a_deny_with_reasons_when_there_is_no_team_data if {
-	d := authz.decision with input as base with data.signgate.teams as {}
+	d := decision_of(base, {})
 	d.allow == false
 	d.reasons == {"unknown_team"}
+}
+
+# --- deny-list ----------------------------------------------------------------
+
+test_denies_a_subject_on_the_global_deny_list_even_as_a_member if {
+	d := authz.decision with input as base
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.allow == false
+	d.reasons == {"subject_blocked"}
+}
+
+test_global_deny_list_leaves_other_subjects_alone if {
+	d := authz.decision with input as object.union(base, {"subject": {"id": "bob"}})
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.allow == true
+}
+
+test_denies_a_subject_on_the_team_deny_list_only_in_that_team if {
+	vision := object.union(teams.vision, {"blocked_subjects": ["alice"]})
+	denied_in({}, with_vision(vision), {"subject_blocked"})
+	decide_in({"subject": {"teams": ["archive"]}, "action": {"team": "archive"}}, with_vision(vision)).allow == true
+}
+
+test_blocking_wins_over_membership_in_team_data if {
+	vpn := object.union(teams.vpn, {"blocked_subjects": ["dave"]})
+	d := authz.decision with input as object.union(base, {"subject": {"id": "dave", "teams": []}, "action": {"team": "vpn"}, "source": {"ip": "10.8.1.2"}})
+		with data.signgate.teams as object.union(teams, {"vpn": vpn})
+	d.reasons == {"subject_blocked"}
+}
+
+test_blocks_a_namespaced_principal_and_only_it if {
+	d := decide({"subject": {"principal": "key:alice"}}) with data.signgate.blocked_subjects as ["key:alice"]
+	d.reasons == {"subject_blocked"}
+	token_alice := {"subject": {"principal": "jwt:https://login.example.com/#alice", "auth_method": "jwt"}}
+	decide(token_alice).allow == true with data.signgate.blocked_subjects as ["key:alice"]
+	vision := object.union(teams.vision, {"blocked_subjects": ["jwt:https://login.example.com/#alice"]})
+	denied_in(token_alice, with_vision(vision), {"subject_blocked"})
+}
+
+test_blocked_subject_reports_every_other_failed_check_too if {
+	d := authz.decision with input as object.union(base, {"action": {"operation": "list"}})
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.reasons == {"subject_blocked", "unknown_operation"}
+}
+
+test_a_malformed_deny_list_blocks_everyone_it_covers if {
+	d := authz.decision with input as base
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as "alice"
+	d.reasons == {"subject_blocked"}
+	denied_in({}, with_vision(object.union(teams.vision, {"blocked_subjects": {"alice": true}})), {"subject_blocked"})
+}
+
+test_example_data_blocks_nobody if {
+	count(data.signgate.blocked_subjects) == 0
+	authz.decision.allow == true with input as object.union(base, {"subject": {"teams": ["vision"]}, "action": {"team": "vision"}})
 }
 
 # --- grant and reasons --------------------------------------------------------
 
 # The fixture plus three teams with broken data.
 agreement_teams := object.union(teams, {
-	"noslash": {"connector": "noslash-s3", "prefix": "noslash", "operations": ["read"]},
+	"noslash": {"connector": "noslash-s3", "prefix": "noslash", "operations": ["read"], "blocked_subjects": ["eve"]},
 	"noconnector": {"prefix": "noconnector/", "operations": ["read", "write"]},
 	"numconnector": {"connector": 7, "prefix": "numconnector/", "operations": ["read"]},
 })
@@ -382,6 +448,7 @@ agreement_inputs := [object.union(base, {
 	some operation in ["read", "write", "list"]
 	some subject in [
 		{"id": "dave", "teams": []},
+		{"id": "eve", "teams": [team]},
 		{"id": "alice", "teams": [team]},
 		{"id": "mallory", "teams": ["other"]},
 	]
@@ -398,8 +465,8 @@ agreement_inputs := [object.union(base, {
 # outcome is the decision and the reasons for one input: the decision
 # takes the inline grant path, reasons is evaluated on its own.
 outcome(req) := [d, r] if {
-	d := authz.decision with input as req with data.signgate.teams as agreement_teams
-	r := authz.reasons with input as req with data.signgate.teams as agreement_teams
+	d := decision_of(req, agreement_teams)
+	r := reasons_of(req, agreement_teams)
 }
 
 agree([d, r]) if {
@@ -436,7 +503,7 @@ test_example_data_maps_each_team_to_its_connector if {
 		"contractors": "contractors-s3",
 	}
 	every team, connector in want {
-		d := authz.decision with input as object.union(base, {"subject": {"teams": [team]}, "action": {"team": team}})
+		d := decide_in({"subject": {"teams": [team]}, "action": {"team": team}}, example_teams)
 		d.allow == true
 		d.connector == connector
 		d.key == concat("", [team, "/runs/42/model.pt"])
@@ -444,15 +511,15 @@ test_example_data_maps_each_team_to_its_connector if {
 }
 
 test_example_data_research_is_read_only if {
-	d := authz.decision with input as object.union(base, {"subject": {"teams": ["research"]}, "action": {"team": "research", "operation": "write"}})
+	d := decide_in({"subject": {"teams": ["research"]}, "action": {"team": "research", "operation": "write"}}, example_teams)
 	d.reasons == {"operation_not_allowed"}
 }
 
 test_example_data_contractor_carol_reads_for_15_minutes_from_a_private_network if {
 	carol := {"subject": {"id": "carol", "teams": []}, "action": {"team": "contractors"}}
-	d := authz.decision with input as object.union(base, object.union(carol, {"source": {"ip": "192.168.3.4"}}))
+	d := decide_in(object.union(carol, {"source": {"ip": "192.168.3.4"}}), example_teams)
 	d.allow == true
 	d.ttl_seconds == 900
-	e := authz.decision with input as object.union(base, object.union(carol, {"source": {"ip": "203.0.113.9"}}))
+	e := decide_in(object.union(carol, {"source": {"ip": "203.0.113.9"}}), example_teams)
 	e.reasons == {"network_not_allowed"}
 }

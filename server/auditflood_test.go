@@ -40,7 +40,7 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 // floodBatch is a batch of 1,000 items alice may not sign (she is not in
 // nlp): 1,000 denial records.
 func floodBatch() string {
-	items := make([]string, server.MaxBatchItems)
+	items := make([]string, 1000) // the batch limit
 	for i := range items {
 		items[i] = fmt.Sprintf(`{"team":"nlp","operation":"read","object":"flood/%d"}`, i)
 	}

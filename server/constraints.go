@@ -27,13 +27,16 @@ type binding struct {
 // is a 422 constraint_unenforceable unless the policy marked it advisory;
 // a request that breaks a constraint is a 422 constraint_violated (the
 // default policy denies it first).
-func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *Error) {
+func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *apiError) {
 	b := binding{contentType: contentType}
+	enf, _ := sg.(signer.Enforcer)
+	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
+	if contentType != "" && !can(signer.ContentType) {
+		return b, unbindableContentType(sg, f)
+	}
 	if !cs.LimitsWrites() && len(cs.Unknown) == 0 {
 		return b, nil
 	}
-	enf, _ := sg.(signer.Enforcer)
-	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
 	var refused []string
 	cannot := func(name string) {
 		if cs.IsAdvisory(name) {
@@ -83,14 +86,14 @@ func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType str
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
-		return b, problem(http.StatusUnprocessableEntity, CodeUnenforceable,
-			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s); no URL is issued",
-				strings.Join(refused, ", "), sg.Provider()), nil)
+		return b, problem(http.StatusUnprocessableEntity, codeUnenforceable,
+			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s %s); %s; no URL is issued",
+				strings.Join(refused, ", "), sg.Provider(), f, fixHint(sg, f, refused)), nil)
 	}
 	slices.Sort(b.unenforced)
 	return b, nil
 }
 
-func violated(detail string) *Error {
-	return problem(http.StatusUnprocessableEntity, CodeConstraintViolated, detail, nil)
+func violated(detail string) *apiError {
+	return problem(http.StatusUnprocessableEntity, codeConstraintViolated, detail, nil)
 }

@@ -22,7 +22,7 @@ import (
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
+		return problem(http.StatusUnsupportedMediaType, codeInvalidRequest, "Content-Type must be application/json", nil)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -111,7 +111,9 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	}
 	fields := map[string]reflect.Type{}
 	for f := range t.Fields() {
-		if !f.IsExported() {
+		// encoding/json promotes the exported fields of an embedded
+		// struct even when its type is unexported.
+		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -138,7 +140,7 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-func jsonProblem(err error, limit int64) *Error {
+func jsonProblem(err error, limit int64) *apiError {
 	var (
 		mbe *http.MaxBytesError
 		se  *json.SyntaxError
@@ -146,7 +148,7 @@ func jsonProblem(err error, limit int64) *Error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
+		return problem(http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
 	case errors.As(err, &se):
 		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case errors.As(err, &te):

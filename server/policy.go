@@ -5,17 +5,20 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/signgate/signgate/authz"
 )
 
-// CodeExplainNotAllowed: the caller asked for an explanation
-// (?explain=full) and is not in policy.explain_subjects.
-const CodeExplainNotAllowed = "explain_not_allowed"
+// codeExplainNotAllowed: the caller asked for an explanation (?explain)
+// and is not an admin (policy.admin_subjects).
+const codeExplainNotAllowed = "explain_not_allowed"
 
-// WithExplainSubjects lists the principals that may ask
-// POST /v1/decide?explain=full for OPA's trace of their decision, as
-// Principal.Qualified names them ("key:carol", "jwt:<issuer>#<sub>"); a
-// bare name is an API key's subject. Nobody may by default: a trace shows
-// the policy's rules and data.
+// WithExplainSubjects lists the admins: the principals that may ask
+// POST /v1/decide?explain for OPA's trace of a decision, give it any input
+// (DecideAsRequest) and read the detail of /v1/policy's last_error. They
+// are named as Principal.Qualified names them ("key:carol",
+// "jwt:<issuer>#<sub>"); a bare name is an API key's subject, never a
+// token's. Nobody may by default: a trace shows the policy's rules and data.
 func WithExplainSubjects(ids []string) Option {
 	return func(s *Server) {
 		s.explainers = make(map[string]bool, len(ids))
@@ -25,9 +28,9 @@ func WithExplainSubjects(ids []string) Option {
 	}
 }
 
-// PolicyResponse is the 200 answer of GET /v1/policy: the active policy
+// policyResponse is the 200 answer of GET /v1/policy: the active policy
 // revision, and how its source has fared.
-type PolicyResponse struct {
+type policyResponse struct {
 	// Ready is false until a first revision is active; the other fields of
 	// the active revision are then absent.
 	Ready       bool       `json:"ready"`
@@ -40,23 +43,23 @@ type PolicyResponse struct {
 	LastCheck *time.Time `json:"last_check,omitempty"`
 	// LastError is the last refused update since the active revision was
 	// activated: the active revision stayed.
-	LastError *PolicyError `json:"last_error,omitempty"`
+	LastError *policyUpdateError `json:"last_error,omitempty"`
 }
 
-// PolicyError is a refused policy update.
-type PolicyError struct {
+// policyUpdateError is a refused policy update.
+type policyUpdateError struct {
 	At       time.Time `json:"at"`
 	Source   string    `json:"source"`
 	Stage    string    `json:"stage"`              // download, read, verify, compile or decision
 	Revision string    `json:"revision,omitempty"` // of the refused bundle, when known
 	// Message is the refusal's detail (file paths, Rego excerpts); only
-	// callers in policy.explain_subjects see it.
+	// admins (policy.admin_subjects) see it.
 	Message string `json:"message,omitempty"`
 }
 
 func (s *Server) handlePolicy(c echo.Context) error {
 	r := s.engine.Report()
-	resp := PolicyResponse{Ready: r.Ready}
+	resp := policyResponse{Ready: r.Ready}
 	if r.Ready {
 		at := r.Active.ActivatedAt
 		resp.Revision, resp.Source, resp.ActivatedAt = r.Active.Revision, r.Active.Source, &at
@@ -66,49 +69,51 @@ func (s *Server) handlePolicy(c echo.Context) error {
 		resp.LastCheck = &r.LastCheck
 	}
 	if f := r.LastError; f != nil {
-		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision}
-		if s.mayExplain(principal(c)) { // the detail shows the policy's internals, as a trace does
+		resp.LastError = &policyUpdateError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision}
+		if s.isAdmin(c) { // the detail shows the policy's internals, as a trace does
 			resp.LastError.Message = f.Err.Error()
 		}
 	}
 	return c.JSON(http.StatusOK, &resp)
 }
 
-// ExplainResponse is the 200 answer of POST /v1/decide?explain=full: the
+// explainResponse is the 200 answer of POST /v1/decide?explain: the
 // decision and OPA's trace of the evaluation that made it.
-type ExplainResponse struct {
-	DecideResponse
+type explainResponse struct {
+	decideResponse
 	Explanation []string `json:"explanation"`
 }
 
-// explain answers /v1/decide?explain=full. The traced evaluation only
-// ever runs here, for the subjects the configuration names.
+// explain answers /v1/decide?explain=fails|notes|full (empty: fails). The
+// traced evaluation only ever runs here, for the admins the configuration
+// names.
 func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
-	if c.QueryParam("explain") != "full" {
-		return nil, invalid(`explain: the only mode is "full"`)
+	mode, err := authz.ParseExplainMode(c.QueryParam("explain"))
+	if err != nil {
+		return nil, invalid("explain: " + err.Error())
 	}
-	if !s.mayExplain(principal(c)) {
-		return nil, problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
+	if !s.isAdmin(c) {
+		return nil, problem(http.StatusForbidden, codeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
-	req, err := s.readRequest(c)
+	in, err := s.decideInput(c)
 	if err != nil {
 		return nil, err
 	}
-	dc.input, dc.decided = s.requestInput(c, req), true
+	dc.input, dc.decided = in, true
 	// evalTime stays zero: a traced evaluation would skew the latency metrics.
-	d, trace, err := s.engine.Explain(c.Request().Context(), &dc.input)
+	d, trace, err := s.engine.Explain(c.Request().Context(), &dc.input, mode)
 	dc.d = d
 	if err := decisionProblem(err); err != nil {
 		return nil, err
 	}
-	resp, err := s.decideResponse(dc)
+	resp, err := s.toDecideResponse(dc)
 	if err != nil {
 		return nil, err
 	}
-	return &ExplainResponse{DecideResponse: *resp, Explanation: trace}, nil
+	return &explainResponse{decideResponse: *resp, Explanation: trace}, nil
 }
 
-// mayExplain reports whether p is in policy.explain_subjects: by its
+// mayExplain reports whether p is an admin (policy.admin_subjects): by its
 // namespaced name, or, for an API key, by its bare subject as written
 // before principals were namespaced. A token's sub never matches a bare
 // name.

@@ -40,6 +40,9 @@ type Network struct {
 type TeamNetwork struct {
 	VPCEndpoints []string `json:"vpc_endpoints"` // S3: aws:SourceVpce values
 	AzureSubnets []string `json:"azure_subnets"` // Azure: virtual network subnet resource ids
+	// GCPVPCNetworks are the VPC networks (//compute.googleapis.com/projects/P/global/networks/N)
+	// whose private ranges a GCS access level admits (vpcNetworkSources).
+	GCPVPCNetworks []string `json:"gcp_vpc_networks"`
 }
 
 // Server holds HTTP settings.
@@ -64,6 +67,8 @@ type Server struct {
 	// StrictSecretFiles refuses to start when a secret file is readable by
 	// its group or others; by default that is a warning (secretfiles.go).
 	StrictSecretFiles bool `json:"strict_secret_files"`
+	// CORS lets browser pages of other origins call the API (cors.go).
+	CORS CORS `json:"cors"`
 }
 
 // Auth lists the credentials signgate accepts.
@@ -241,6 +246,7 @@ func (c *Config) Validate() error {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
 	c.Server.TLS.validate("server.tls", bad)
+	c.Server.CORS.validate("server.cors", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
