@@ -101,7 +101,10 @@ func (s *Server) decideInput(c echo.Context) (authz.Input, error) {
 		if claims == nil {
 			claims = map[string]any{}
 		}
-		in.Subject = authz.Subject{ID: sub.ID, AuthMethod: sub.AuthMethod, Teams: teams, Claims: claims}
+		// The principal is derived as the authenticator derives it, so the
+		// answer is the one that caller would get.
+		p := Principal{ID: sub.ID, AuthMethod: sub.AuthMethod, Teams: teams, Claims: claims}
+		in.Subject = authz.Subject{ID: sub.ID, Principal: p.Qualified(), AuthMethod: sub.AuthMethod, Teams: teams, Claims: claims}
 	}
 	if src := req.Source; src != nil {
 		in.Source = authz.Source{IP: src.IP, UserAgent: src.UserAgent}

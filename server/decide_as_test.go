@@ -47,6 +47,12 @@ func TestDecideAsAnyone(t *testing.T) {
 			givenBody:  `{"team":"contractors","operation":"read","object":"a","subject":{"id":"carol","auth_method":"api_key","teams":[]},"source":{"ip":"203.0.113.9"}}`,
 			wantStatus: 200, wantReasons: "[network_not_allowed]",
 		},
+		{
+			name:       "an admin sees that a token whose sub is carol is not the API key's carol",
+			givenKey:   aliceKey,
+			givenBody:  `{"team":"contractors","operation":"read","object":"a","subject":{"id":"carol","auth_method":"jwt","teams":[],"claims":{"iss":"https://login.example.com/"}},"source":{"ip":"10.1.2.3"}}`,
+			wantStatus: 200, wantReasons: "[not_team_member]",
+		},
 		{name: "a normal caller may not decide as someone else", givenKey: bobKey, givenBody: `{"team":"nlp","operation":"read","object":"a","subject":{"id":"alice","auth_method":"api_key","teams":["vision"]}}`, wantStatus: 400, wantCode: "invalid_request"},
 		{name: "a normal caller may not give a size", givenKey: bobKey, givenBody: `{"team":"nlp","operation":"write","object":"a","size":1}`, wantStatus: 400, wantCode: "invalid_request"},
 		{name: "an admin's subject needs an id", givenKey: aliceKey, givenBody: `{"team":"vision","operation":"read","object":"a","subject":{"teams":["vision"]}}`, wantStatus: 400, wantCode: "invalid_request"},
