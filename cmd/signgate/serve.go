@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 
@@ -127,7 +128,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		rl.load = loadConfig(*cfgPath, *listen)
 	}
 
-	ln, err := openListener(cfg, log, rl) // tls.go: TCP, and TLS with server.tls
+	conns := newConnMetrics(reg)
+	ln, err := openListener(cfg, log, rl, func(ln net.Listener) net.Listener { // tls.go: TCP, and TLS with server.tls
+		return capConnections(ln, cfg.Server.Transport, conns, log)
+	})
 	if err != nil {
 		return err
 	}
@@ -140,6 +144,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 
 	e.Listener = ln
+	applyTransport(e, cfg.Server.Transport) // transport.go
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
 	select {
@@ -150,15 +155,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
-	defer cancel()
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String(), "flush_timeout", cfg.Audit.FlushTimeout.String())
 	// In-flight requests finish first, then their records are flushed,
-	// both within the one shutdown budget.
-	err = e.Shutdown(sctx)
-	if aerr := closeAudit(sctx); aerr != nil {
-		log.Error("audit flush incomplete", "err", aerr)
-		err = errors.Join(err, aerr)
-	}
-	return err
+	// each within its own budget.
+	return shutdown(e, cfg.Server.ShutdownTimeout.Duration, cfg.Audit.FlushTimeout.Duration, closeAudit, log)
 }

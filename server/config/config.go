@@ -61,6 +61,9 @@ type Server struct {
 	// RequireSigners keeps /readyz at 503 while any connector cannot sign
 	// (credentials not obtained, signBlob refused, no delegation key).
 	RequireSigners bool `json:"require_signers"`
+	// Transport: timeouts, header size, connection caps and the rate limit
+	// per principal (limits.go).
+	Transport
 }
 
 // Auth lists the credentials signgate accepts.
@@ -198,6 +201,7 @@ func (c *Config) SetDefaults() {
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
+	c.Server.Transport.setDefaults()
 	c.Policy.setDefaults()
 	c.Audit.setDefaults()
 	c.Metrics.setDefaults()
@@ -238,6 +242,7 @@ func (c *Config) Validate() error {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
 	c.Server.TLS.validate("server.tls", bad)
+	c.Server.Transport.validate("server", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")
