@@ -112,6 +112,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		defer stopMetrics(context.Background())
 	}
+	limitOpts, closeLimits, err := rateLimits(cfg.Server.RateLimit) // ratelimit.go
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
+	opts = append(opts, limitOpts...)
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}
@@ -137,7 +143,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
-	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
+	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String(), "rate_limit", cfg.Server.RateLimit.String())
 	if dm != nil {
 		logs.flush()
 		dm.printHelp(stderr, ln.Addr().String())

@@ -51,7 +51,7 @@ type RateLimit struct {
 	HMACCost int `json:"hmac_cost"`
 	RSACost  int `json:"rsa_cost"`
 	// MaxConcurrent caps the requests one principal has in flight
-	// (default 16, -1: no cap). Counted per replica.
+	// (default 64, -1: no cap). Counted per replica.
 	MaxConcurrent int `json:"max_concurrent"`
 	// MaxPrincipals bounds the principals the memory store remembers
 	// (least recently used first out). Default 100000.
@@ -84,7 +84,7 @@ const (
 	defaultRate              = 1000
 	defaultBurst             = 20000
 	defaultRSACost           = 10
-	defaultMaxConcurrent     = 16
+	defaultMaxConcurrent     = 64
 	defaultMaxPrincipals     = 100_000
 	defaultRedisTimeout      = 100 * time.Millisecond
 	defaultFlushTimeout      = 10 * time.Second

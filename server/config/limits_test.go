@@ -39,7 +39,7 @@ func TestTransportDefaults(t *testing.T) {
 		t.Errorf("caps: got %d, %d, %d", s.MaxHeaderBytes, s.MaxConnections, s.MaxConnectionsPerIP)
 	}
 	r := s.RateLimit
-	if r.Store != "memory" || r.Rate != 1000 || r.Burst != 20000 || r.HMACCost != 1 || r.RSACost != 10 || r.MaxConcurrent != 16 || r.OnStoreError != "fail_closed" {
+	if r.Store != "memory" || r.Rate != 1000 || r.Burst != 20000 || r.HMACCost != 1 || r.RSACost != 10 || r.MaxConcurrent != 64 || r.OnStoreError != "fail_closed" {
 		t.Errorf("rate_limit defaults: %+v", r)
 	}
 }
