@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -17,7 +19,7 @@ import (
 // rateLimits builds the per-principal limits of server.rate_limit: in
 // this process, or shared by the replicas through Redis. The returned
 // function closes the Redis client. No limits (store: none): no option.
-func rateLimits(rl config.RateLimit) ([]server.Option, func() error, error) {
+func rateLimits(rl config.RateLimit, log *slog.Logger) ([]server.Option, func() error, error) {
 	noop := func() error { return nil }
 	if rl.Store == "none" {
 		return nil, noop, nil
@@ -40,6 +42,9 @@ func rateLimits(rl config.RateLimit) ([]server.Option, func() error, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// go-redis logs each failed dial itself; the limits log one line
+		// when the store goes down and one when it is back.
+		redis.SetLogger(redisLog{log.With("component", "redis")})
 		opts.Limiter = ratelimit.NewRedis(rdb, limit, rl.Redis.KeyPrefix, rl.Redis.Timeout.Duration)
 		closeFn = rdb.Close
 	}
@@ -52,7 +57,7 @@ func redisClient(r config.RedisStore) (*redis.Client, error) {
 	o := &redis.Options{
 		Addr: r.Addr, DB: r.DB,
 		DialTimeout: r.Timeout.Duration, ReadTimeout: r.Timeout.Duration, WriteTimeout: r.Timeout.Duration,
-		MaxRetries: -1, // one try: the request waits at most the timeout
+		MaxRetries: -1, DialerRetries: 1, // one try: the request waits at most the timeout
 	}
 	if r.PasswordEnv != "" {
 		pw, ok := os.LookupEnv(r.PasswordEnv)
@@ -66,4 +71,11 @@ func redisClient(r config.RedisStore) (*redis.Client, error) {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	}
 	return redis.NewClient(o), nil
+}
+
+// redisLog sends go-redis's own messages to the debug log.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }

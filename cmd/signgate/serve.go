@@ -112,7 +112,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		defer stopMetrics(context.Background())
 	}
-	limitOpts, closeLimits, err := rateLimits(cfg.Server.RateLimit) // ratelimit.go
+	limitOpts, closeLimits, err := rateLimits(cfg.Server.RateLimit, log) // ratelimit.go
 	if err != nil {
 		return err
 	}
