@@ -201,7 +201,7 @@ func (c *Config) SetDefaults() {
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
-	c.Server.Transport.setDefaults()
+	c.Server.Transport.setDefaults(len(c.Server.TrustedProxies) > 0)
 	c.Policy.setDefaults()
 	c.Audit.setDefaults()
 	c.Metrics.setDefaults()

@@ -27,7 +27,8 @@ type Transport struct {
 	// MaxConnections caps the open API connections; MaxConnectionsPerIP
 	// caps those of one socket peer (a proxy counts as one peer). A
 	// connection over either cap is closed as soon as it is accepted.
-	// -1 turns the per-IP cap off.
+	// -1 turns the per-IP cap off; it is the default behind trusted
+	// proxies, whose connections carry every client's requests.
 	MaxConnections      int `json:"max_connections"`
 	MaxConnectionsPerIP int `json:"max_connections_per_ip"`
 	// RateLimit limits each principal's requests, weighted by cost.
@@ -90,13 +91,16 @@ const (
 	defaultFlushTimeout      = 10 * time.Second
 )
 
-func (t *Transport) setDefaults() {
+func (t *Transport) setDefaults(behindProxy bool) {
 	setDuration(&t.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	setDuration(&t.BodyTimeout, defaultBodyTimeout)
 	setDuration(&t.WriteTimeout, defaultWriteTimeout)
 	setDuration(&t.IdleTimeout, defaultIdleTimeout)
 	setInt(&t.MaxHeaderBytes, defaultMaxHeaderBytes)
 	setInt(&t.MaxConnections, defaultMaxConnections)
+	if behindProxy {
+		setInt(&t.MaxConnectionsPerIP, -1)
+	}
 	setInt(&t.MaxConnectionsPerIP, defaultMaxConnsPerIP)
 	r := &t.RateLimit
 	if r.Store == "" {

@@ -44,6 +44,16 @@ func TestTransportDefaults(t *testing.T) {
 	}
 }
 
+func TestNoPerIPCapBehindTrustedProxies(t *testing.T) {
+	c, err := Parse([]byte(limitsBase + "server:\n  trusted_proxies: [10.0.0.0/8]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxConnectionsPerIP != -1 {
+		t.Errorf("max_connections_per_ip behind a proxy: %d, want -1 (off)", c.Server.MaxConnectionsPerIP)
+	}
+}
+
 func TestTransportValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
