@@ -68,7 +68,7 @@ type RedisStore struct {
 	Addr        string   `json:"addr"`         // host:port
 	PasswordEnv string   `json:"password_env"` // the password, from the environment
 	DB          int      `json:"db"`
-	KeyPrefix   string   `json:"key_prefix"` // default "signgate:rate:"
+	KeyPrefix   string   `json:"key_prefix"` // default "signgate:"
 	Timeout     Duration `json:"timeout"`    // per command; default 100ms
 	TLS         bool     `json:"tls"`
 }
@@ -116,7 +116,7 @@ func (t *Transport) setDefaults(behindProxy bool) {
 		r.OnStoreError = "fail_closed"
 	}
 	if r.Redis.KeyPrefix == "" {
-		r.Redis.KeyPrefix = "signgate:rate:"
+		r.Redis.KeyPrefix = "signgate:"
 	}
 	setDuration(&r.Redis.Timeout, defaultRedisTimeout)
 }
