@@ -236,3 +236,30 @@ func TestShutdownFlushHasItsOwnBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedHeadersGet431: headers over server.max_header_bytes are
+// refused before any route.
+func TestOversizedHeadersGet431(t *testing.T) {
+	_, c, _ := limitsServe(t, "  max_header_bytes: 4096\n", "{sink: none}")
+	for _, tc := range []struct {
+		name       string
+		givenBytes int
+		wantStatus int
+	}{
+		{"headers under the cap", 1000, http.StatusOK},
+		{"headers over the cap and the 4 KiB that Go adds to it", 9000, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", c.base+"/healthz", nil)
+			req.Header.Set("X-Padding", strings.Repeat("a", tc.givenBytes))
+			resp, err := c.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+		})
+	}
+}
