@@ -2,7 +2,8 @@
 // revision once, swaps revisions atomically and answers Decide, the input
 // builder the policy and the decision records share, and the typed decision
 // contract that the policy's answer is parsed into. Where revisions come
-// from (embedded, a watched directory, a bundle service) is package bundles.
+// from (embedded, a watched directory, a bundle service, an OCI registry or
+// a file:// archive) is package bundles.
 package authz
 
 import (
@@ -62,6 +63,9 @@ type revision struct {
 	keyID       string
 	activatedAt time.Time
 	teams       []teamConnector // the connector each team of the data names
+	// compiler holds the revision's compiled modules; Event hands it on,
+	// so that no one compiles the revision again.
+	compiler *ast.Compiler
 }
 
 // Option configures an Engine.
@@ -127,7 +131,7 @@ func (e *Engine) ActivateSigned(ctx context.Context, b *bundle.Bundle, source, k
 		attrs = append(attrs, "signing_key_id", keyID)
 	}
 	e.log.Info("policy activated", attrs...)
-	e.emit(Event{Kind: EventActivated, At: now, Source: source, Revision: rev.id, SigningKeyID: keyID, Bundle: b})
+	e.emit(Event{Kind: EventActivated, At: now, Source: source, Revision: rev.id, SigningKeyID: keyID, Bundle: b, Compiler: rev.compiler})
 	return nil
 }
 
@@ -147,10 +151,15 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 		}
 		b.Modules[i].Parsed = parsed
 	}
+	// The compiler is the one rego.New would make; it is built here so
+	// that the activated revision can hand its compiled modules on (the
+	// decision-log mask evaluates them too).
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false).WithUseTypeCheckAnnotations(true)
 	// The store hands data out as OPA values instead of converting Go
 	// values on every read: the team lookup is on every decision's path.
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
+		rego.Compiler(compiler),
 		rego.Store(inmem.NewFromObjectWithOpts(b.Data, inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))),
 	}
 	for _, m := range b.Modules {
@@ -160,7 +169,7 @@ func (e *Engine) prepare(ctx context.Context, b *bundle.Bundle, source string) (
 	if err != nil {
 		return nil, StageCompile, fmt.Errorf("authz: compile %s: %w", source, err)
 	}
-	rev := &revision{query: pq, id: Revision(b), source: source, teams: teamConnectors(b.Data)}
+	rev := &revision{query: pq, id: Revision(b), source: source, teams: teamConnectors(b.Data), compiler: compiler}
 	if err := e.checkConnectors(rev); err != nil {
 		return nil, StageDecision, fmt.Errorf("authz: %s rejected: %w", source, err)
 	}

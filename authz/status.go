@@ -5,6 +5,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 )
 
@@ -78,6 +79,10 @@ type Event struct {
 	// Bundle is the activated bundle (EventActivated only), for consumers
 	// that need its policy, such as the decision-log mask. Read-only.
 	Bundle *bundle.Bundle
+	// Compiler holds the activated bundle's modules as the engine compiled
+	// them (EventActivated only), so that a consumer evaluating the same
+	// policy needs no compilation of its own. Read-only.
+	Compiler *ast.Compiler
 }
 
 // Observer is told of every policy update in order: activations,

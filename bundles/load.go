@@ -1,7 +1,8 @@
 // Package bundles owns where policy revisions come from: the bundle embedded
-// in the binary, a watched directory and an OPA bundle service. It reads and
-// verifies bundles and hands each one to the authz engine, which compiles,
-// probes and activates it.
+// in the binary, a watched directory, and what OPA's bundle configuration
+// names (a bundle service, an OCI registry or a file:// archive). It reads
+// and verifies bundles and hands each one to the authz engine, which
+// compiles, probes and activates it.
 package bundles
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins"
 
 	"github.com/signgate/signgate/authz"
 )
@@ -57,6 +59,7 @@ type LoadOption func(*loadConfig)
 type loadConfig struct {
 	verify   *bundle.VerificationConfig
 	debounce time.Duration
+	mgr      *plugins.Manager // NewService: the process's plugin manager
 }
 
 func newLoadConfig(opts []LoadOption) loadConfig {

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -28,18 +31,34 @@ import (
 // probed before it is swapped in, and a bundle that fails any step never
 // replaces the active revision.
 //
+// A file:// resource is a bundle archive on disk, read with OPA's bundle
+// reader (file.go).
+//
+// An OCI registry (a service of type "oci", as OPA configures it) is read
+// with OPA's OCI downloader, through the same activation rule; its blobs are
+// kept in a directory of its own under the temporary directory ($TMPDIR),
+// removed by Stop.
+//
 // OPA's bundle plugin itself is not used because it activates a bundle
 // into OPA's store before anyone can refuse it, and tells its listeners
 // the status but not the bundle.
 type Service struct {
 	e      *authz.Engine
 	mgr    *plugins.Manager
-	dl     *download.Downloader
+	ownMgr bool // Stop stops mgr: NewService made it
+	dl     loader
+	oci    string // the OCI downloader's blob store; empty for HTTP
 	vc     *bundle.VerificationConfig
 	name   string
 	source string
 	once   sync.Once // Start
 	start  bool      // set by Start, read by Stop
+}
+
+// loader is what OPA's HTTP and OCI downloaders have in common.
+type loader interface {
+	Start(context.Context)
+	Stop(context.Context)
 }
 
 // allowedOPAConfig are the sections of OPA's configuration a Service reads.
@@ -60,17 +79,31 @@ func NewService(e *authz.Engine, opaConfig []byte, opts ...LoadOption) (*Service
 			return nil, fmt.Errorf("bundles: opa config: %q is not used; signgate reads only %s", k, strings.Join(allowedOPAConfig, ", "))
 		}
 	}
+	c := newLoadConfig(opts)
+	if c.mgr != nil {
+		return newService(e, c.mgr, c)
+	}
 	ol := NewOPALogger(e.Logger().With("component", "opa"))
 	mgr, err := plugins.New(opaConfig, "signgate", inmem.New(), plugins.Logger(ol), plugins.ConsoleLogger(ol))
 	if err != nil {
 		return nil, fmt.Errorf("bundles: opa config: %w", err)
 	}
-	s, err := newService(e, mgr, newLoadConfig(opts))
+	s, err := newService(e, mgr, c)
 	if err != nil {
 		mgr.Stop(context.Background())
 		return nil, err
 	}
+	s.ownMgr = true
 	return s, nil
+}
+
+// WithPluginManager makes NewService use mgr, the process's one OPA plugin
+// manager, for the services, bundles and keys of its configuration instead
+// of a manager of its own; mgr must have been made from a configuration
+// that holds the opaConfig given to NewService. Stop leaves mgr to its
+// owner.
+func WithPluginManager(mgr *plugins.Manager) LoadOption {
+	return func(c *loadConfig) { c.mgr = mgr }
 }
 
 func newService(e *authz.Engine, mgr *plugins.Manager, c loadConfig) (*Service, error) {
@@ -95,13 +128,7 @@ func newService(e *authz.Engine, mgr *plugins.Manager, c loadConfig) (*Service, 
 	for n, b := range parsed.Bundles {
 		name, src = n, b
 	}
-	if strings.HasPrefix(src.Resource, "file://") {
-		return nil, fmt.Errorf("bundles: opa config: bundles.%s: a file:// resource is not a bundle service; use policy.source: directory", name)
-	}
-	client := mgr.Client(src.Service)
-	if strings.EqualFold(client.Config().Type, "oci") {
-		return nil, fmt.Errorf("bundles: opa config: services.%s: OCI registries are not supported", src.Service)
-	}
+	parserOpts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
 	vc := src.Signing
 	switch {
 	case c.verify != nil:
@@ -111,16 +138,42 @@ func newService(e *authz.Engine, mgr *plugins.Manager, c loadConfig) (*Service, 
 		// bundle. A configured key means signatures are required.
 		vc = bundle.NewVerificationConfig(vc.PublicKeys, "", "", nil)
 	}
-	s := &Service{
-		e: e, mgr: mgr, vc: vc, name: name,
-		source: "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"),
+	s := &Service{e: e, mgr: mgr, vc: vc, name: name}
+	if u, err := url.Parse(src.Resource); err == nil && u.Scheme == "file" {
+		// A bundle archive on disk, as OPA reads file:// resources.
+		every := time.Minute
+		if p := src.Config.Polling.MinDelaySeconds; p != nil && *p > 0 {
+			every = time.Duration(*p) * time.Second
+		}
+		fl, err := newFileLoader(u.Path, every, vc, src.SizeLimitBytes, parserOpts, s.update)
+		if err != nil {
+			return nil, err
+		}
+		s.dl, s.source = fl, "file:"+u.Path
+		return s, nil
+	}
+	client := mgr.Client(src.Service)
+	s.source = "service:" + strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/")
+	if strings.EqualFold(client.Config().Type, "oci") {
+		// OPA's NewOCI panics when it cannot make its own store: make it here.
+		dir, err := os.MkdirTemp("", "signgate-oci-*")
+		if err != nil {
+			return nil, fmt.Errorf("bundles: oci store: %w", err)
+		}
+		s.oci, s.source = dir, "oci:"+src.Resource
+		s.dl = download.NewOCI(src.Config, client, src.Resource, dir).
+			WithCallback(s.update).
+			WithBundleVerificationConfig(vc).
+			WithSizeLimitBytes(src.SizeLimitBytes).
+			WithBundleParserOpts(parserOpts)
+		return s, nil
 	}
 	s.dl = download.New(src.Config, client, src.Resource).
 		WithCallback(s.update).
 		WithBundleVerificationConfig(vc).
 		WithSizeLimitBytes(src.SizeLimitBytes).
 		WithBundleName(name).
-		WithBundleParserOpts(ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		WithBundleParserOpts(parserOpts)
 	return s, nil
 }
 
@@ -144,7 +197,12 @@ func (s *Service) Stop(ctx context.Context) {
 	if s.start {
 		s.dl.Stop(ctx)
 	}
-	s.mgr.Stop(ctx)
+	if s.ownMgr {
+		s.mgr.Stop(ctx)
+	}
+	if s.oci != "" {
+		_ = os.RemoveAll(s.oci)
+	}
 }
 
 // update is the downloader's callback: an error, a new bundle, or nothing

@@ -26,7 +26,7 @@ func TestNewServiceRefusesConfigurationsItCannotHonour(t *testing.T) {
 		{name: "refuses sections it would ignore", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub"}}, "decision_logs": {}}`, wantErr: `"decision_logs" is not used`},
 		{name: "refuses an unknown service", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "elsewhere"}}}`, wantErr: "elsewhere"},
 		{name: "refuses a manual trigger that nobody would pull", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub", "trigger": "manual"}}}`, wantErr: "trigger mode mismatch"},
-		{name: "refuses a file:// resource", givenConfig: `{` + svc + `, "bundles": {"a": {"resource": "file:///etc/bundle.tar.gz"}}}`, wantErr: "use policy.source: directory"},
+		{name: "refuses a file:// directory", givenConfig: `{` + svc + `, "bundles": {"a": {"resource": "file:///"}}}`, wantErr: "use policy.source: directory"},
 		{name: "refuses a signing block naming an unknown key", givenConfig: `{` + svc + `, "bundles": {"a": {"service": "hub", "signing": {"keyid": "nope"}}}}`, wantErr: "nope"},
 		{name: "refuses invalid JSON", givenConfig: `{`, wantErr: "opa config"},
 	}

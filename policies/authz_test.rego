@@ -37,15 +37,28 @@ base := {
 	"time": "2026-11-27T10:00:00Z",
 }
 
+# decision_of and reasons_of are the only ways these tests evaluate the
+# policy. Each sets every data key the policy reads, so that a test depends
+# on the data it names and on nothing else in data.json: a key the policy
+# starts to read (a deny-list, say) gets its fixture value here, once.
+decision_of(req, data_teams) := d if {
+	d := authz.decision with input as req with data.signgate.teams as data_teams
+}
+
+reasons_of(req, data_teams) := r if {
+	r := authz.reasons with input as req with data.signgate.teams as data_teams
+}
+
+# The shipped example teams (policies/data.json), named for the tests of the
+# example data; every other test uses fixtures.
+example_teams := data.signgate.teams
+
 # decide evaluates the decision for base with patch merged in (recursively),
 # against the fixture teams.
 decide(patch) := decide_in(patch, teams)
 
 # decide_in is decide against other team data, e.g. a broken vision team.
-decide_in(patch, data_teams) := d if {
-	d := authz.decision with input as object.union(base, patch)
-		with data.signgate.teams as data_teams
-}
+decide_in(patch, data_teams) := decision_of(object.union(base, patch), data_teams)
 
 # with_vision returns the fixture teams with vision replaced.
 with_vision(vision) := object.union(object.remove(teams, ["vision"]), {"vision": vision})
@@ -132,8 +145,7 @@ test_allows_any_source_ip_when_team_cidrs_is_empty_or_null if {
 test_ttl_is_team_cap_when_expires_in_is_absent_zero_or_null if {
 	decide({}).ttl_seconds == 3600
 	decide({"action": {"expires_in": null}}).ttl_seconds == 3600
-	authz.decision.ttl_seconds == 3600 with input as json.patch(base, [{"op": "remove", "path": "/action/expires_in"}])
-		with data.signgate.teams as teams
+	decision_of(json.patch(base, [{"op": "remove", "path": "/action/expires_in"}]), teams).ttl_seconds == 3600
 }
 
 test_ttl_cap_is_per_operation if {
@@ -176,8 +188,7 @@ test_denies_unknown_team if {
 }
 
 test_denies_missing_team if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/team"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/team"}]), teams)
 	d.allow == false
 	d.reasons == {"unknown_team"}
 }
@@ -187,8 +198,7 @@ test_denies_caller_outside_the_team if {
 }
 
 test_denies_caller_without_any_teams if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/subject/teams"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/subject/teams"}]), teams)
 	d.allow == false
 	d.reasons == {"not_team_member"}
 }
@@ -207,8 +217,7 @@ test_denies_unknown_operation if {
 }
 
 test_denies_missing_operation if {
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/operation"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/operation"}]), teams)
 	d.allow == false
 	d.reasons == {"unknown_operation"}
 }
@@ -222,8 +231,7 @@ test_denies_missing_or_malformed_source_ip_when_team_has_cidrs if {
 	every ip in ["", "not-an-ip", 10] {
 		denied_for(object.union(vpn, {"source": {"ip": ip}}), {"network_not_allowed"})
 	}
-	d := authz.decision with input as json.patch(object.union(base, vpn), [{"op": "remove", "path": "/source/ip"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(object.union(base, vpn), [{"op": "remove", "path": "/source/ip"}]), teams)
 	d.reasons == {"network_not_allowed"}
 }
 
@@ -237,8 +245,7 @@ test_denies_object_that_is_not_a_string if {
 	every bad in [42, null, ["runs", "1"]] {
 		denied_for({"action": {"object": bad}}, {"invalid_object"})
 	}
-	d := authz.decision with input as json.patch(base, [{"op": "remove", "path": "/action/object"}])
-		with data.signgate.teams as teams
+	d := decision_of(json.patch(base, [{"op": "remove", "path": "/action/object"}]), teams)
 	d.reasons == {"invalid_object"}
 }
 
@@ -288,13 +295,13 @@ test_unknown_team_and_unknown_operation_report_only_their_own_reasons if {
 }
 
 test_decision_is_a_deny_with_reasons_for_an_empty_input if {
-	d := authz.decision with input as {} with data.signgate.teams as teams
+	d := decision_of({}, teams)
 	d.allow == false
 	d.reasons == {"unknown_team", "unknown_operation", "invalid_object"}
 }
 
 test_decision_is_a_deny_with_reasons_when_there_is_no_team_data if {
-	d := authz.decision with input as base with data.signgate.teams as {}
+	d := decision_of(base, {})
 	d.allow == false
 	d.reasons == {"unknown_team"}
 }
@@ -333,8 +340,8 @@ agreement_inputs := [object.union(base, {
 # outcome is the decision and the reasons for one input: the decision
 # takes the inline grant path, reasons is evaluated on its own.
 outcome(req) := [d, r] if {
-	d := authz.decision with input as req with data.signgate.teams as agreement_teams
-	r := authz.reasons with input as req with data.signgate.teams as agreement_teams
+	d := decision_of(req, agreement_teams)
+	r := reasons_of(req, agreement_teams)
 }
 
 agree([d, r]) if {
@@ -371,7 +378,7 @@ test_example_data_maps_each_team_to_its_connector if {
 		"contractors": "contractors-s3",
 	}
 	every team, connector in want {
-		d := authz.decision with input as object.union(base, {"subject": {"teams": [team]}, "action": {"team": team}})
+		d := decide_in({"subject": {"teams": [team]}, "action": {"team": team}}, example_teams)
 		d.allow == true
 		d.connector == connector
 		d.key == concat("", [team, "/runs/42/model.pt"])
@@ -379,15 +386,15 @@ test_example_data_maps_each_team_to_its_connector if {
 }
 
 test_example_data_research_is_read_only if {
-	d := authz.decision with input as object.union(base, {"subject": {"teams": ["research"]}, "action": {"team": "research", "operation": "write"}})
+	d := decide_in({"subject": {"teams": ["research"]}, "action": {"team": "research", "operation": "write"}}, example_teams)
 	d.reasons == {"operation_not_allowed"}
 }
 
 test_example_data_contractor_carol_reads_for_15_minutes_from_a_private_network if {
 	carol := {"subject": {"id": "carol", "teams": []}, "action": {"team": "contractors"}}
-	d := authz.decision with input as object.union(base, object.union(carol, {"source": {"ip": "192.168.3.4"}}))
+	d := decide_in(object.union(carol, {"source": {"ip": "192.168.3.4"}}), example_teams)
 	d.allow == true
 	d.ttl_seconds == 900
-	e := authz.decision with input as object.union(base, object.union(carol, {"source": {"ip": "203.0.113.9"}}))
+	e := decide_in(object.union(carol, {"source": {"ip": "203.0.113.9"}}), example_teams)
 	e.reasons == {"network_not_allowed"}
 }

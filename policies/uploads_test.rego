@@ -1,6 +1,7 @@
 package signgate.authz_test
 
-import data.signgate.authz
+# The tests here evaluate the policy through decision_of and reasons_of
+# (authz_test.rego), which set the data it reads.
 
 # Fixture teams for uploads: one with a size cap, one with constraints, one
 # with both and an advisory list. They sit beside the authz_test fixture.
@@ -32,13 +33,13 @@ upload(team, action) := upload_in(team, action, upload_teams)
 # with_team returns upload_teams with one team's data replaced.
 with_team(name, team) := object.union(object.remove(upload_teams, [name]), {name: team})
 
-upload_in(team, action, data_teams) := d if {
-	d := authz.decision with input as object.union(base, {
+upload_in(team, action, data_teams) := decide_in(
+	{
 		"subject": {"teams": [team]},
 		"action": object.union({"team": team, "operation": "write"}, action),
-	})
-		with data.signgate.teams as data_teams
-}
+	},
+	data_teams,
+)
 
 # --- size ---------------------------------------------------------------------
 
@@ -175,8 +176,8 @@ upload_inputs := [object.union(base, {
 test_grant_and_reasons_agree_for_uploads if {
 	outcomes := [[d, r] |
 		some req in upload_inputs
-		d := authz.decision with input as req with data.signgate.teams as upload_teams
-		r := authz.reasons with input as req with data.signgate.teams as upload_teams
+		d := decision_of(req, upload_teams)
+		r := reasons_of(req, upload_teams)
 	]
 	every o in outcomes {
 		agree(o)
@@ -189,15 +190,15 @@ test_grant_and_reasons_agree_for_uploads if {
 
 test_example_data_media_accepts_images_up_to_its_cap if {
 	media := {"subject": {"teams": ["media"]}, "action": {"team": "media", "operation": "write"}}
-	d := authz.decision with input as object.union(base, media)
+	d := decide_in(media, example_teams)
 	d.allow == true
 	d.constraints.content_type == "image/"
-	e := authz.decision with input as object.union(base, object.union(media, {"action": {"content_type": "text/html"}}))
+	e := decide_in(object.union(media, {"action": {"content_type": "text/html"}}), example_teams)
 	e.reasons == {"content_type_not_allowed"}
 }
 
 test_example_data_vision_caps_chunked_uploads if {
 	vision := {"subject": {"teams": ["vision"]}, "action": {"team": "vision", "operation": "write"}}
-	d := authz.decision with input as object.union(base, object.union(vision, {"action": {"size": 68719476737}}))
+	d := decide_in(object.union(vision, {"action": {"size": 68719476737}}), example_teams)
 	d.reasons == {"upload_too_large"}
 }

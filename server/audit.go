@@ -24,6 +24,6 @@ type Discard struct{}
 // Record does nothing.
 func (Discard) Record(context.Context, *Record) error { return nil }
 
-// CodeAuditUnavailable: strict audit mode could not store the decision
+// codeAuditUnavailable: strict audit mode could not store the decision
 // record, so the response carries no URL.
-const CodeAuditUnavailable = audit.CodeUnavailable
+const codeAuditUnavailable = audit.CodeUnavailable

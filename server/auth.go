@@ -99,8 +99,8 @@ func authenticate(a Authenticator, log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-func unauthenticated() *Error {
-	return problem(http.StatusUnauthorized, CodeUnauthenticated, "missing or invalid credentials", nil)
+func unauthenticated() *apiError {
+	return problem(http.StatusUnauthorized, codeUnauthenticated, "missing or invalid credentials", nil)
 }
 
 func principal(c echo.Context) Principal {

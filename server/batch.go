@@ -13,29 +13,29 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// MaxBatchItems is the most items one /v1/sign/batch request may hold.
-const MaxBatchItems = 1000
+// maxBatchItems is the most items one /v1/sign/batch request may hold.
+const maxBatchItems = 1000
 
 // batchBodyFactor scales the body limit for a batch: 1000 items with long
 // keys do not fit in one item's 64 KiB.
 const batchBodyFactor = 32
 
-// BatchRequest is the body of POST /v1/sign/batch.
-type BatchRequest struct {
-	Items []SignRequest `json:"items"`
+// batchRequest is the body of POST /v1/sign/batch.
+type batchRequest struct {
+	Items []signRequest `json:"items"`
 }
 
-// BatchResponse is its 200 answer: one result per item, in order.
-type BatchResponse struct {
-	Results []BatchResult `json:"results"`
+// batchResponse is its 200 answer: one result per item, in order.
+type batchResponse struct {
+	Results []batchResult `json:"results"`
 }
 
-// BatchResult is one item's outcome: the fields of a /v1/sign answer when
+// batchResult is one item's outcome: the fields of a /v1/sign answer when
 // status is 200, otherwise the problem /v1/sign would have answered.
-type BatchResult struct {
+type batchResult struct {
 	Status int `json:"status"`
-	*SignResponse
-	Problem *Problem `json:"problem,omitempty"`
+	*signResponse
+	Problem *problemDetails `json:"problem,omitempty"`
 }
 
 // handleSignBatch authenticates once, then decides and signs every item
@@ -44,15 +44,15 @@ type BatchResult struct {
 // over GOMAXPROCS workers; their records are then written together.
 func (s *Server) handleSignBatch(c echo.Context) error {
 	const endpoint = "/v1/sign/batch"
-	var req BatchRequest
+	var req batchRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit*batchBodyFactor, &req); err != nil {
 		return err
 	}
 	switch n := len(req.Items); {
 	case n == 0:
 		return invalid("items must hold at least one item")
-	case n > MaxBatchItems:
-		return invalid(fmt.Sprintf("items holds %d items, over the limit of %d", n, MaxBatchItems))
+	case n > maxBatchItems:
+		return invalid(fmt.Sprintf("items holds %d items, over the limit of %d", n, maxBatchItems))
 	}
 	r := c.Request()
 	if err := spendItems(r.Context(), "", len(req.Items), 0); err != nil { // limits.go
@@ -77,29 +77,29 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 	s.exit(c, endpoint, outs) // one group commit for the batch in strict mode
 
 	requestID := c.Response().Header().Get(echo.HeaderXRequestID)
-	out := BatchResponse{Results: make([]BatchResult, len(outs))}
+	out := batchResponse{Results: make([]batchResult, len(outs))}
 	for i, o := range outs {
-		if resp, ok := o.body.(*SignResponse); ok && o.err == nil {
-			out.Results[i] = BatchResult{Status: http.StatusOK, SignResponse: resp}
+		if resp, ok := o.body.(*signResponse); ok && o.err == nil {
+			out.Results[i] = batchResult{Status: http.StatusOK, signResponse: resp}
 			continue
 		}
-		var pe *Error
+		var pe *apiError
 		if !errors.As(o.err, &pe) { // settle made every error a problem
-			pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", o.err)
+			pe = problem(http.StatusInternalServerError, codeInternal, "internal error", o.err)
 		}
 		pr := pe.Problem
 		pr.RequestID = requestID
 		if pr.Status >= 500 {
 			s.log.Error("batch item failed", "request_id", requestID, "item", i, "code", pr.Code, "err", errString(pe.Cause))
 		}
-		out.Results[i] = BatchResult{Status: pr.Status, Problem: &pr}
+		out.Results[i] = batchResult{Status: pr.Status, Problem: &pr}
 	}
 	return c.JSON(http.StatusOK, &out)
 }
 
 // signItem is /v1/sign for one item, without HTTP: validate, decide, sign.
-func (s *Server) signItem(ctx context.Context, dc *decision, p Principal, req *SignRequest, ip, ua string, now time.Time) (any, error) {
-	if err := req.Validate(); err != nil {
+func (s *Server) signItem(ctx context.Context, dc *decision, p Principal, req *signRequest, ip, ua string, now time.Time) (any, error) {
+	if err := req.validate(); err != nil {
 		return nil, err
 	}
 	if err := s.decideInto(ctx, dc, buildInput(p, req, ip, ua, now)); err != nil {

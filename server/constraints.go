@@ -27,7 +27,7 @@ type binding struct {
 // is a 422 constraint_unenforceable unless the policy marked it advisory;
 // a request that breaks a constraint is a 422 constraint_violated (the
 // default policy denies it first).
-func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *Error) {
+func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *apiError) {
 	b := binding{contentType: contentType}
 	if !cs.LimitsWrites() && len(cs.Unknown) == 0 {
 		return b, nil
@@ -83,7 +83,7 @@ func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType str
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
-		return b, problem(http.StatusUnprocessableEntity, CodeUnenforceable,
+		return b, problem(http.StatusUnprocessableEntity, codeUnenforceable,
 			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s); no URL is issued",
 				strings.Join(refused, ", "), sg.Provider()), nil)
 	}
@@ -91,6 +91,6 @@ func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType str
 	return b, nil
 }
 
-func violated(detail string) *Error {
-	return problem(http.StatusUnprocessableEntity, CodeConstraintViolated, detail, nil)
+func violated(detail string) *apiError {
+	return problem(http.StatusUnprocessableEntity, codeConstraintViolated, detail, nil)
 }

@@ -22,7 +22,7 @@ import (
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return problem(http.StatusUnsupportedMediaType, CodeInvalidRequest, "Content-Type must be application/json", nil)
+		return problem(http.StatusUnsupportedMediaType, codeInvalidRequest, "Content-Type must be application/json", nil)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -138,7 +138,7 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-func jsonProblem(err error, limit int64) *Error {
+func jsonProblem(err error, limit int64) *apiError {
 	var (
 		mbe *http.MaxBytesError
 		se  *json.SyntaxError
@@ -146,7 +146,7 @@ func jsonProblem(err error, limit int64) *Error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
+		return problem(http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
 	case errors.As(err, &se):
 		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case errors.As(err, &te):

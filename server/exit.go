@@ -80,7 +80,7 @@ func (s *Server) run(h func(dc *decision) (any, error)) (o *outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			o.body = nil
-			o.err = problem(http.StatusInternalServerError, CodeInternal, "internal error",
+			o.err = problem(http.StatusInternalServerError, codeInternal, "internal error",
 				fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
 		}
 	}()
@@ -110,8 +110,8 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 	wg.Wait()
 }
 
-// CodeClientClosed: the client went away before its answer was ready.
-const CodeClientClosed = "client_closed_request"
+// codeClientClosed: the client went away before its answer was ready.
+const codeClientClosed = "client_closed_request"
 
 // statusClientClosed is the status recorded (and answered, to nobody) for
 // a request whose client went away: nginx's 499.
@@ -123,17 +123,9 @@ func settle(ctx context.Context, dc *decision, err error) error {
 	if err == nil {
 		return nil
 	}
-	var pe *Error
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &pe):
-	case errors.As(err, &he):
-		pe = fromEchoError(he)
-	default:
-		pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
-	}
+	pe := asProblem(err)
 	if errors.Is(ctx.Err(), context.Canceled) && (pe.Problem.Status >= 500 || errors.Is(err, context.Canceled)) {
-		pe = problem(statusClientClosed, CodeClientClosed, "the client closed the request before its answer was ready", err)
+		pe = problem(statusClientClosed, codeClientClosed, "the client closed the request before its answer was ready", err)
 		pe.Problem.Title = "Client Closed Request"
 	}
 	if dc.decided && pe.Problem.DecisionID == "" {
@@ -154,7 +146,7 @@ func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("audit record not stored", "decision_id", dc.id, "err", fmt.Sprintf("panic: %v", r))
-			perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", nil)
+			perr := problem(http.StatusServiceUnavailable, codeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", nil)
 			perr.Problem.DecisionID = dc.id
 			o.body, o.err = nil, perr
 		}
@@ -170,10 +162,10 @@ func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
 		EvalTime:   dc.evalTime,
 		SignTime:   dc.signTime,
 	}
-	var pe *Error
+	var pe *apiError
 	if errors.As(o.err, &pe) {
 		rec.Status = pe.Problem.Status
-		if pe.Problem.Code != CodeDenied { // a denial is a decision, not an error
+		if pe.Problem.Code != codeDenied { // a denial is a decision, not an error
 			rec.Error = pe.Problem.Code
 		}
 	}
@@ -196,7 +188,7 @@ func (s *Server) record(c echo.Context, endpoint string, o *outcome) {
 		// is logged, as a best-effort sink's would be.
 		return
 	}
-	perr := problem(http.StatusServiceUnavailable, CodeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)
+	perr := problem(http.StatusServiceUnavailable, codeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)
 	perr.Problem.DecisionID = dc.id
 	o.body, o.err = nil, perr
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/signgate/signgate/signer"
 )
 
-// SignResponse is the 200 answer of /v1/sign.
-type SignResponse struct {
+// signResponse is the 200 answer of /v1/sign.
+type signResponse struct {
 	URL        string            `json:"url"`
 	Method     string            `json:"method"`
 	Headers    map[string]string `json:"headers"`
@@ -33,11 +33,11 @@ type SignResponse struct {
 	UnenforcedConstraints []string `json:"unenforced_constraints,omitempty"`
 	// Network is the client IP range the policy limited this grant to,
 	// and who enforces it.
-	Network *NetworkBinding `json:"network,omitempty"`
+	Network *networkBinding `json:"network,omitempty"`
 }
 
-// DecideResponse is the 200 answer of /v1/decide.
-type DecideResponse struct {
+// decideResponse is the 200 answer of /v1/decide.
+type decideResponse struct {
 	DecisionID  string            `json:"decision_id"`
 	Allow       bool              `json:"allow"`
 	Reasons     []string          `json:"reasons"`
@@ -52,19 +52,19 @@ type DecideResponse struct {
 }
 
 // readRequest decodes and validates the body of /v1/sign and /v1/decide.
-func (s *Server) readRequest(c echo.Context) (*SignRequest, error) {
-	var req SignRequest
+func (s *Server) readRequest(c echo.Context) (*signRequest, error) {
+	var req signRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
 		return nil, err
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.validate(); err != nil {
 		return nil, err
 	}
 	return &req, nil
 }
 
 // requestInput is the policy input of req from c.
-func (s *Server) requestInput(c echo.Context, req *SignRequest) authz.Input {
+func (s *Server) requestInput(c echo.Context, req *signRequest) authz.Input {
 	r := c.Request()
 	return buildInput(principal(c), req, c.RealIP(), r.UserAgent(), s.now())
 }
@@ -87,12 +87,12 @@ func decisionProblem(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, authz.ErrNotReady):
-		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active yet", err)
+		return problem(http.StatusServiceUnavailable, codeNotReady, "no policy is active yet", err)
 	case errors.As(err, &tooLong):
 		return invalid(fmt.Sprintf("object is too long for team %q: its key would be %d bytes, over the limit of %d; objects of this team may be at most %d bytes",
 			tooLong.Team, tooLong.KeyBytes, signer.MaxKeyBytes, tooLong.MaxObjectBytes))
 	}
-	return problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied", err)
+	return problem(http.StatusInternalServerError, codePolicyError, "the policy could not decide; the request is denied", err)
 }
 
 // signerFor is the signer of an allowing decision's connector.
@@ -102,7 +102,7 @@ func (s *Server) signerFor(d *authz.Decision) (signer.Signer, error) {
 	}
 	// The engine refuses unknown connectors; this only guards against an
 	// engine that was never told them.
-	return nil, problem(http.StatusInternalServerError, CodePolicyError, "the policy could not decide; the request is denied",
+	return nil, problem(http.StatusInternalServerError, codePolicyError, "the policy could not decide; the request is denied",
 		fmt.Errorf("decision names connector %q, which has no signer", d.Connector))
 }
 
@@ -133,13 +133,13 @@ func (s *Server) decide(c echo.Context, dc *decision) (any, error) {
 	if err := s.decideInto(c.Request().Context(), dc, s.requestInput(c, req)); err != nil {
 		return nil, err
 	}
-	return s.decideResponse(dc)
+	return s.toDecideResponse(dc)
 }
 
-// decideResponse is the whole decision, as /v1/decide answers it.
-func (s *Server) decideResponse(dc *decision) (*DecideResponse, error) {
+// toDecideResponse is the whole decision, as /v1/decide answers it.
+func (s *Server) toDecideResponse(dc *decision) (*decideResponse, error) {
 	d := dc.d
-	resp := &DecideResponse{
+	resp := &decideResponse{
 		DecisionID: dc.id, Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision,
 	}
 	if d.Allow {
@@ -154,8 +154,8 @@ func (s *Server) decideResponse(dc *decision) (*DecideResponse, error) {
 	return resp, nil
 }
 
-func denied(dc *decision) *Error {
-	e := problem(http.StatusForbidden, CodeDenied, "the policy denied this request", nil)
+func denied(dc *decision) *apiError {
+	e := problem(http.StatusForbidden, codeDenied, "the policy denied this request", nil)
 	e.Problem.Reasons = dc.d.Reasons
 	e.Problem.DecisionID = dc.id
 	return e
@@ -168,13 +168,13 @@ func (s *Server) handleHealthz(c echo.Context) error {
 func (s *Server) handleReadyz(c echo.Context) error {
 	st, ok := s.engine.Status()
 	if !ok || len(s.signers) == 0 {
-		return problem(http.StatusServiceUnavailable, CodeNotReady, "no policy is active or no connector is configured", nil)
+		return problem(http.StatusServiceUnavailable, codeNotReady, "no policy is active or no connector is configured", nil)
 	}
 	// Each connector says whether it can sign (readiness.go); with
 	// require_signers, one that cannot keeps the service unready.
 	conns, down := s.readyConnectors(c.Request().Context())
 	if s.requireSigners && len(down) > 0 {
-		return problem(http.StatusServiceUnavailable, CodeNotReady, "connectors that cannot sign: "+strings.Join(down, ", "), nil)
+		return problem(http.StatusServiceUnavailable, codeNotReady, "connectors that cannot sign: "+strings.Join(down, ", "), nil)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "revision": st.Revision, "connectors": conns})
 }

@@ -8,7 +8,7 @@ import (
 
 // buildInput is the one place a request becomes a policy input. It is
 // pure: the same arguments always give the same document.
-func buildInput(p Principal, r *SignRequest, ip, userAgent string, now time.Time) authz.Input {
+func buildInput(p Principal, r *signRequest, ip, userAgent string, now time.Time) authz.Input {
 	teams := p.Teams
 	if teams == nil {
 		teams = []string{}

@@ -77,13 +77,13 @@ var _ Authenticator = (*JWT)(nil)
 // JWTOption configures a JWT authenticator.
 type JWTOption func(*JWT)
 
-// WithJWTClock sets the clock for exp/nbf/iat and for the refetch rate
+// withJWTClock sets the clock for exp/nbf/iat and for the refetch rate
 // limit.
-func WithJWTClock(now func() time.Time) JWTOption { return func(j *JWT) { j.now = now } }
+func withJWTClock(now func() time.Time) JWTOption { return func(j *JWT) { j.now = now } }
 
-// WithJWTHTTPClient sets the client that fetches the JWKS. It is used as
+// withJWTHTTPClient sets the client that fetches the JWKS. It is used as
 // given; fetches are also bounded by their own timeout.
-func WithJWTHTTPClient(c *http.Client) JWTOption { return func(j *JWT) { j.client = c } }
+func withJWTHTTPClient(c *http.Client) JWTOption { return func(j *JWT) { j.client = c } }
 
 // WithJWTLogger sets where JWKS refresh failures go. Why a token was
 // refused is logged per request, with its request id (auth.go).

@@ -181,9 +181,9 @@ func testOIDC(jwksURL string) config.OIDC {
 
 func newTestJWT(t *testing.T, cfg config.OIDC, clk *testClock, f *fakeIdP, opts ...JWTOption) *JWT {
 	t.Helper()
-	opts = append([]JWTOption{WithJWTClock(clk.now)}, opts...)
+	opts = append([]JWTOption{withJWTClock(clk.now)}, opts...)
 	if f != nil {
-		opts = append(opts, WithJWTHTTPClient(f.srv.Client()))
+		opts = append(opts, withJWTHTTPClient(f.srv.Client()))
 	}
 	j, err := NewJWT(context.Background(), cfg, opts...)
 	if err != nil {
@@ -655,7 +655,7 @@ func TestNewJWTRefuses(t *testing.T) {
 			if tt.givenCfg != nil {
 				tt.givenCfg(&cfg)
 			}
-			_, err := NewJWT(context.Background(), cfg, WithJWTHTTPClient(tt.givenIdP.srv.Client()))
+			_, err := NewJWT(context.Background(), cfg, withJWTHTTPClient(tt.givenIdP.srv.Client()))
 			if err == nil || !strings.Contains(err.Error(), tt.wantError) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tt.wantError)
 			}
@@ -783,15 +783,15 @@ func TestJWTThroughHTTP(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"admits a valid JWT", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(nil)), 503, CodeNotReady},
-		{"admits an API key", "Bearer bob-key", 503, CodeNotReady},
-		{"rejects an expired JWT", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"exp": jwtEpoch.Add(-time.Hour).Unix(), "iat": jwtEpoch.Add(-2 * time.Hour).Unix()})), 401, CodeUnauthenticated},
-		{"rejects a JWT for another audience", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": "other"})), 401, CodeUnauthenticated},
-		{"rejects an unsigned JWT", "Bearer " + unsigned(t, "rsa-1", claimsWith(nil), ""), 401, CodeUnauthenticated},
-		{"rejects an HS256 JWT keyed with the public key", "Bearer " + mint(t, jwa.HS256(), rsaPublicDER(t), "rsa-1", claimsWith(nil)), 401, CodeUnauthenticated},
-		{"rejects an unknown kid", "Bearer " + mint(t, jwa.RS256(), k.rsaNext, "nope", claimsWith(nil)), 401, CodeUnauthenticated},
-		{"rejects garbage", "Bearer garbage", 401, CodeUnauthenticated},
-		{"rejects a missing credential", "", 401, CodeUnauthenticated},
+		{"admits a valid JWT", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(nil)), 503, codeNotReady},
+		{"admits an API key", "Bearer bob-key", 503, codeNotReady},
+		{"rejects an expired JWT", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"exp": jwtEpoch.Add(-time.Hour).Unix(), "iat": jwtEpoch.Add(-2 * time.Hour).Unix()})), 401, codeUnauthenticated},
+		{"rejects a JWT for another audience", "Bearer " + mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"aud": "other"})), 401, codeUnauthenticated},
+		{"rejects an unsigned JWT", "Bearer " + unsigned(t, "rsa-1", claimsWith(nil), ""), 401, codeUnauthenticated},
+		{"rejects an HS256 JWT keyed with the public key", "Bearer " + mint(t, jwa.HS256(), rsaPublicDER(t), "rsa-1", claimsWith(nil)), 401, codeUnauthenticated},
+		{"rejects an unknown kid", "Bearer " + mint(t, jwa.RS256(), k.rsaNext, "nope", claimsWith(nil)), 401, codeUnauthenticated},
+		{"rejects garbage", "Bearer garbage", 401, codeUnauthenticated},
+		{"rejects a missing credential", "", 401, codeUnauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -803,7 +803,7 @@ func TestJWTThroughHTTP(t *testing.T) {
 			}
 			rr := httptest.NewRecorder()
 			e.ServeHTTP(rr, req)
-			var got Problem
+			var got problemDetails
 			if err := json.Unmarshal(rr.Body.Bytes(), &got); err != nil {
 				t.Fatalf("body %q: %v", rr.Body, err)
 			}

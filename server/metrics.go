@@ -131,9 +131,9 @@ func (m *metrics) decision(endpoint string, dc *decision, provider, errCode stri
 	}
 	result := resultDeny
 	switch {
-	case errCode == CodePolicyError || errCode == CodeNotReady:
+	case errCode == codePolicyError || errCode == codeNotReady:
 		result = resultError // the policy could not decide
-	case errCode == CodeClientClosed:
+	case errCode == codeClientClosed:
 		result = resultCanceled
 	case dc.d.Allow:
 		result = resultAllow
@@ -146,7 +146,7 @@ func (m *metrics) decision(endpoint string, dc *decision, provider, errCode stri
 	if dc.signTime > 0 && provider != "" {
 		m.observer(childKey{kind: kindSignTime, a: provider}, m.signTime, provider).Observe(dc.signTime.Seconds())
 	}
-	if errCode == CodeSignerError && provider != "" {
+	if errCode == codeSignerError && provider != "" {
 		m.counter(childKey{kind: kindSignerError, a: provider}, m.signerErrors, provider).Inc()
 	}
 }

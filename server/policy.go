@@ -7,9 +7,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// CodeExplainNotAllowed: the caller asked for an explanation
+// codeExplainNotAllowed: the caller asked for an explanation
 // (?explain=full) and is not in policy.explain_subjects.
-const CodeExplainNotAllowed = "explain_not_allowed"
+const codeExplainNotAllowed = "explain_not_allowed"
 
 // WithExplainSubjects lists the subjects (Principal.ID) that may ask
 // POST /v1/decide?explain=full for OPA's trace of their decision. Nobody
@@ -23,9 +23,9 @@ func WithExplainSubjects(ids []string) Option {
 	}
 }
 
-// PolicyResponse is the 200 answer of GET /v1/policy: the active policy
+// policyResponse is the 200 answer of GET /v1/policy: the active policy
 // revision, and how its source has fared.
-type PolicyResponse struct {
+type policyResponse struct {
 	// Ready is false until a first revision is active; the other fields of
 	// the active revision are then absent.
 	Ready       bool       `json:"ready"`
@@ -38,11 +38,11 @@ type PolicyResponse struct {
 	LastCheck *time.Time `json:"last_check,omitempty"`
 	// LastError is the last refused update since the active revision was
 	// activated: the active revision stayed.
-	LastError *PolicyError `json:"last_error,omitempty"`
+	LastError *policyUpdateError `json:"last_error,omitempty"`
 }
 
-// PolicyError is a refused policy update.
-type PolicyError struct {
+// policyUpdateError is a refused policy update.
+type policyUpdateError struct {
 	At       time.Time `json:"at"`
 	Source   string    `json:"source"`
 	Stage    string    `json:"stage"`              // download, read, verify, compile or decision
@@ -52,7 +52,7 @@ type PolicyError struct {
 
 func (s *Server) handlePolicy(c echo.Context) error {
 	r := s.engine.Report()
-	resp := PolicyResponse{Ready: r.Ready}
+	resp := policyResponse{Ready: r.Ready}
 	if r.Ready {
 		at := r.Active.ActivatedAt
 		resp.Revision, resp.Source, resp.ActivatedAt = r.Active.Revision, r.Active.Source, &at
@@ -62,15 +62,15 @@ func (s *Server) handlePolicy(c echo.Context) error {
 		resp.LastCheck = &r.LastCheck
 	}
 	if f := r.LastError; f != nil {
-		resp.LastError = &PolicyError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision, Message: f.Err.Error()}
+		resp.LastError = &policyUpdateError{At: f.At, Source: f.Source, Stage: string(f.Stage), Revision: f.Revision, Message: f.Err.Error()}
 	}
 	return c.JSON(http.StatusOK, &resp)
 }
 
-// ExplainResponse is the 200 answer of POST /v1/decide?explain=full: the
+// explainResponse is the 200 answer of POST /v1/decide?explain=full: the
 // decision and OPA's trace of the evaluation that made it.
-type ExplainResponse struct {
-	DecideResponse
+type explainResponse struct {
+	decideResponse
 	Explanation []string `json:"explanation"`
 }
 
@@ -81,7 +81,7 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 		return nil, invalid(`explain: the only mode is "full"`)
 	}
 	if !s.explainers[principal(c).ID] {
-		return nil, problem(http.StatusForbidden, CodeExplainNotAllowed, "this caller may not ask for explanations", nil)
+		return nil, problem(http.StatusForbidden, codeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
 	req, err := s.readRequest(c)
 	if err != nil {
@@ -94,9 +94,9 @@ func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
 	if err := decisionProblem(err); err != nil {
 		return nil, err
 	}
-	resp, err := s.decideResponse(dc)
+	resp, err := s.toDecideResponse(dc)
 	if err != nil {
 		return nil, err
 	}
-	return &ExplainResponse{DecideResponse: *resp, Explanation: trace}, nil
+	return &explainResponse{decideResponse: *resp, Explanation: trace}, nil
 }

@@ -10,30 +10,30 @@ import (
 
 // Stable error codes. Clients switch on these, never on titles or details.
 const (
-	CodeInvalidRequest  = "invalid_request"
-	CodeUnauthenticated = "unauthenticated"
-	CodeDenied          = "denied"
-	CodeNotFound        = "not_found"
-	CodeMethod          = "method_not_allowed"
-	CodeTooLarge        = "payload_too_large"
-	CodeUnsupported     = "unsupported_by_provider"
-	CodePolicyError     = "policy_error"
-	CodeSignerError     = "signer_error"
-	CodeNotReady        = "not_ready"
-	CodeInternal        = "internal_error"
+	codeInvalidRequest  = "invalid_request"
+	codeUnauthenticated = "unauthenticated"
+	codeDenied          = "denied"
+	codeNotFound        = "not_found"
+	codeMethod          = "method_not_allowed"
+	codeTooLarge        = "payload_too_large"
+	codeUnsupported     = "unsupported_by_provider"
+	codePolicyError     = "policy_error"
+	codeSignerError     = "signer_error"
+	codeNotReady        = "not_ready"
+	codeInternal        = "internal_error"
 )
 
 // Codes of the policy's constraints on writes (docs/policy.md).
 const (
-	// CodeUnenforceable: the policy set a constraint that the flow cannot
+	// codeUnenforceable: the policy set a constraint that the flow cannot
 	// make the storage server enforce, and did not mark it advisory.
-	CodeUnenforceable = "constraint_unenforceable"
-	// CodeConstraintViolated: the request itself breaks a constraint.
-	CodeConstraintViolated = "constraint_violated"
+	codeUnenforceable = "constraint_unenforceable"
+	// codeConstraintViolated: the request itself breaks a constraint.
+	codeConstraintViolated = "constraint_violated"
 )
 
-// Problem is an RFC 9457 problem document.
-type Problem struct {
+// problemDetails is an RFC 9457 problem document.
+type problemDetails struct {
 	Type       string   `json:"type"`
 	Title      string   `json:"title"`
 	Status     int      `json:"status"`
@@ -44,24 +44,24 @@ type Problem struct {
 	RequestID  string   `json:"request_id,omitempty"`
 }
 
-// Error is a handler error: the problem shown to the client, and the cause
+// apiError is a handler error: the problem shown to the client, and the cause
 // that is only logged. Keeping them apart means no internal detail leaks.
-type Error struct {
-	Problem Problem
+type apiError struct {
+	Problem problemDetails
 	Cause   error
 }
 
-func (e *Error) Error() string {
+func (e *apiError) Error() string {
 	if e.Cause != nil {
 		return e.Problem.Code + ": " + e.Cause.Error()
 	}
 	return e.Problem.Code + ": " + e.Problem.Detail
 }
 
-func (e *Error) Unwrap() error { return e.Cause }
+func (e *apiError) Unwrap() error { return e.Cause }
 
-func problem(status int, code, detail string, cause error) *Error {
-	return &Error{Problem: Problem{
+func problem(status int, code, detail string, cause error) *apiError {
+	return &apiError{Problem: problemDetails{
 		Type:   "urn:signgate:problem:" + code,
 		Title:  http.StatusText(status),
 		Status: status,
@@ -70,8 +70,23 @@ func problem(status int, code, detail string, cause error) *Error {
 	}, Cause: cause}
 }
 
-func invalid(detail string) *Error {
-	return problem(http.StatusBadRequest, CodeInvalidRequest, detail, nil)
+func invalid(detail string) *apiError {
+	return problem(http.StatusBadRequest, codeInvalidRequest, detail, nil)
+}
+
+// asProblem is the problem err carries: its own, Echo's, or a 500 that
+// keeps err as the logged cause.
+func asProblem(err error) *apiError {
+	var pe *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &he):
+		return fromEchoError(he)
+	default:
+		return problem(http.StatusInternalServerError, codeInternal, "internal error", err)
+	}
 }
 
 // errorHandler is the one place where errors become responses.
@@ -80,15 +95,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		var pe *Error
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &pe):
-		case errors.As(err, &he):
-			pe = fromEchoError(he)
-		default:
-			pe = problem(http.StatusInternalServerError, CodeInternal, "internal error", err)
-		}
+		pe := asProblem(err)
 		p := pe.Problem
 		p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 		if p.Status >= 500 {
@@ -103,21 +110,21 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-func fromEchoError(he *echo.HTTPError) *Error {
+func fromEchoError(he *echo.HTTPError) *apiError {
 	switch he.Code {
 	case http.StatusNotFound:
-		return problem(he.Code, CodeNotFound, "no such route", nil)
+		return problem(he.Code, codeNotFound, "no such route", nil)
 	case http.StatusMethodNotAllowed:
-		return problem(he.Code, CodeMethod, "method not allowed on this route", nil)
+		return problem(he.Code, codeMethod, "method not allowed on this route", nil)
 	case http.StatusRequestEntityTooLarge:
-		return problem(he.Code, CodeTooLarge, "request body is too large", nil)
+		return problem(he.Code, codeTooLarge, "request body is too large", nil)
 	case http.StatusUnauthorized:
-		return problem(he.Code, CodeUnauthenticated, "missing or invalid credentials", nil)
+		return problem(he.Code, codeUnauthenticated, "missing or invalid credentials", nil)
 	}
 	if he.Code >= 400 && he.Code < 500 {
-		return problem(he.Code, CodeInvalidRequest, http.StatusText(he.Code), nil)
+		return problem(he.Code, codeInvalidRequest, http.StatusText(he.Code), nil)
 	}
-	return problem(http.StatusInternalServerError, CodeInternal, "internal error", he)
+	return problem(http.StatusInternalServerError, codeInternal, "internal error", he)
 }
 
 func errString(err error) string {

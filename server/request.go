@@ -3,14 +3,15 @@ package server
 import (
 	"fmt"
 	"mime"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/signgate/signgate/signer"
 )
 
-// SignRequest is the body of /v1/sign and /v1/decide.
-type SignRequest struct {
+// signRequest is the body of /v1/sign and /v1/decide.
+type signRequest struct {
 	Team        string `json:"team"`
 	Operation   string `json:"operation"`
 	Object      string `json:"object"`
@@ -28,8 +29,8 @@ const (
 	maxExpiresIn        = int64(signer.MaxTTL / 1e9)
 )
 
-// Validate checks every field before the policy sees the request.
-func (r *SignRequest) Validate() *Error {
+// validate checks every field before the policy sees the request.
+func (r *signRequest) validate() *apiError {
 	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (r *SignRequest) Validate() *Error {
 }
 
 // validateExpiresIn accepts no expires_in, or 1 s to 7 days.
-func validateExpiresIn(v *int64) *Error {
+func validateExpiresIn(v *int64) *apiError {
 	if v != nil && (*v < 1 || *v > maxExpiresIn) {
 		return invalid(fmt.Sprintf("expires_in must be between 1 and %d seconds", maxExpiresIn))
 	}
@@ -61,11 +62,11 @@ func validateExpiresIn(v *int64) *Error {
 }
 
 // validateContentType accepts no content type, or a short media type.
-func validateContentType(ct string) *Error {
+func validateContentType(ct string) *apiError {
 	switch {
 	case ct == "":
 		return nil
-	case len(ct) > maxContentTypeBytes || hasControl(ct):
+	case len(ct) > maxContentTypeBytes || strings.ContainsFunc(ct, unicode.IsControl):
 		return invalid("content_type is too long or has control characters")
 	}
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
@@ -74,23 +75,14 @@ func validateContentType(ct string) *Error {
 	return nil
 }
 
-func validateName(field, v string, max int) *Error {
+func validateName(field, v string, max int) *apiError {
 	switch {
 	case v == "":
 		return invalid(field + " is required")
 	case len(v) > max:
 		return invalid(fmt.Sprintf("%s is longer than %d bytes", field, max))
-	case !utf8.ValidString(v) || hasControl(v):
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
 		return invalid(field + " must be UTF-8 without control characters")
 	}
 	return nil
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
 }

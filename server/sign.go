@@ -15,7 +15,7 @@ import (
 // use. The expiry is the earliest of the policy's TTL, the provider's limit
 // and the signing credential's own expiry, and the response says which
 // one cut it short.
-func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse, error) {
+func (s *Server) signDecision(ctx context.Context, dc *decision) (*signResponse, error) {
 	d, act := &dc.d, &dc.input.Action
 	sg, err := s.signerFor(d)
 	if err != nil {
@@ -25,16 +25,16 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 		return nil, err
 	}
 	cs := d.Constraints
-	ipRange, network := networkBinding(sg, cs.IPRange, !act.Form)
+	ipRange, network := bindNetwork(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
-	resp := &SignResponse{
+	resp := &signResponse{
 		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
 		Headers: map[string]string{}, Network: network,
 	}
 	if act.Form {
 		fs, ok := sg.(signer.FormSigner)
 		if !ok {
-			return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider has no POST policy for browser form uploads", nil)
+			return nil, problem(http.StatusUnprocessableEntity, codeUnsupported, "the provider has no POST policy for browser form uploads", nil)
 		}
 		b, perr := bind(sg, signer.FlowForm, cs, act.ContentType, 0)
 		if perr != nil {
@@ -58,7 +58,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 	if d.Operation == string(signer.OpWrite) {
 		// Only a write has content to limit; a read or a delete keeps just
 		// the advisory constraints nobody enforces.
-		var perr *Error
+		var perr *apiError
 		if b, perr = bind(sg, signer.FlowURL, cs, act.ContentType, 0); perr != nil {
 			return nil, perr
 		}
@@ -89,18 +89,18 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*SignResponse,
 
 // signProblem maps a signer's failure to the client's problem; the cause
 // is only logged.
-func signProblem(err error) *Error {
+func signProblem(err error) *apiError {
 	switch {
 	case errors.Is(err, signer.ErrUnsupported):
-		return problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider cannot enforce this request in a URL", err)
+		return problem(http.StatusUnprocessableEntity, codeUnsupported, "the provider cannot enforce this request in a URL", err)
 	case errors.Is(err, signer.ErrInvalidPlan):
-		return problem(http.StatusBadRequest, CodeInvalidRequest, "the provider cannot carry this upload: "+planDetail(err), err)
+		return problem(http.StatusBadRequest, codeInvalidRequest, "the provider cannot carry this upload: "+planDetail(err), err)
 	case errors.Is(err, signer.ErrUnavailable):
-		return problem(http.StatusServiceUnavailable, CodeSignerError, "the signing service did not answer in time or refused; try again", err)
+		return problem(http.StatusServiceUnavailable, codeSignerError, "the signing service did not answer in time or refused; try again", err)
 	case errors.Is(err, signer.ErrCredentialExpiring):
-		return problem(http.StatusServiceUnavailable, CodeSignerError, "the signing credential expires too soon and could not be refreshed; try again", err)
+		return problem(http.StatusServiceUnavailable, codeSignerError, "the signing credential expires too soon and could not be refreshed; try again", err)
 	}
-	return problem(http.StatusBadGateway, CodeSignerError, "the URL could not be signed", err)
+	return problem(http.StatusBadGateway, codeSignerError, "the URL could not be signed", err)
 }
 
 // firstNonEmpty is the signer's reason when it has one: a credential that

@@ -12,9 +12,9 @@ import (
 	"github.com/signgate/signgate/signer"
 )
 
-// UploadRequest is the body of POST /v1/uploads: one object of size bytes
+// uploadRequest is the body of POST /v1/uploads: one object of size bytes
 // to write in parts.
-type UploadRequest struct {
+type uploadRequest struct {
 	Team        string `json:"team"`
 	Object      string `json:"object"`
 	Size        int64  `json:"size"`
@@ -23,11 +23,11 @@ type UploadRequest struct {
 	ExpiresIn   *int64 `json:"expires_in,omitempty"`
 }
 
-// Validate checks every field, sizes included, before the policy sees the
+// validate checks every field, sizes included, before the policy sees the
 // request. The part-size rules are S3's (signer.PlanParts), which every
 // provider's flow can follow; a provider's stricter rule is checked after
 // the policy has chosen the provider.
-func (r *UploadRequest) Validate() *Error {
+func (r *uploadRequest) validate() *apiError {
 	if err := validateName("team", r.Team, maxTeamBytes); err != nil {
 		return err
 	}
@@ -61,8 +61,8 @@ func planDetail(err error) string {
 
 // buildUploadInput is buildInput for an upload: a write of the object,
 // with its size in input.action.size. It is pure.
-func buildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now time.Time) authz.Input {
-	in := buildInput(p, &SignRequest{
+func buildUploadInput(p Principal, r *uploadRequest, ip, userAgent string, now time.Time) authz.Input {
+	in := buildInput(p, &signRequest{
 		Team: r.Team, Operation: string(signer.OpWrite), Object: r.Object,
 		ExpiresIn: r.ExpiresIn, ContentType: r.ContentType,
 	}, ip, userAgent, now)
@@ -70,17 +70,17 @@ func buildUploadInput(p Principal, r *UploadRequest, ip, userAgent string, now t
 	return in
 }
 
-// UploadResponse is the 200 answer of /v1/uploads: the provider's native
+// uploadResponse is the 200 answer of /v1/uploads: the provider's native
 // chunked flow, every URL signed for the same lifetime.
-type UploadResponse struct {
+type uploadResponse struct {
 	Flow                  string       `json:"flow"`
 	UploadID              string       `json:"upload_id,omitempty"`
 	Size                  int64        `json:"size"`
 	PartSize              int64        `json:"part_size"`
-	Parts                 []UploadPart `json:"parts"`
-	Start                 *UploadCall  `json:"start,omitempty"`
-	Complete              *UploadCall  `json:"complete,omitempty"`
-	Abort                 *UploadCall  `json:"abort,omitempty"`
+	Parts                 []uploadPart `json:"parts"`
+	Start                 *uploadCall  `json:"start,omitempty"`
+	Complete              *uploadCall  `json:"complete,omitempty"`
+	Abort                 *uploadCall  `json:"abort,omitempty"`
 	ExpiresAt             time.Time    `json:"expires_at"`
 	ExpiryClampedBy       string       `json:"expiry_clamped_by,omitempty"`
 	UnenforcedConstraints []string     `json:"unenforced_constraints,omitempty"`
@@ -90,8 +90,8 @@ type UploadResponse struct {
 	Key                   string       `json:"key"`
 }
 
-// UploadPart is one part: bytes [offset, offset+length) of the object.
-type UploadPart struct {
+// uploadPart is one part: bytes [offset, offset+length) of the object.
+type uploadPart struct {
 	PartNumber int               `json:"part_number"`
 	Offset     int64             `json:"offset"`
 	Length     int64             `json:"length"`
@@ -101,8 +101,8 @@ type UploadPart struct {
 	Headers    map[string]string `json:"headers"`
 }
 
-// UploadCall is a request of the flow besides the parts.
-type UploadCall struct {
+// uploadCall is a request of the flow besides the parts.
+type uploadCall struct {
 	URL          string            `json:"url"`
 	Method       string            `json:"method"`
 	Headers      map[string]string `json:"headers"`
@@ -112,11 +112,11 @@ type UploadCall struct {
 
 // upload is POST /v1/uploads.
 func (s *Server) upload(c echo.Context, dc *decision) (any, error) {
-	var req UploadRequest
+	var req uploadRequest
 	if err := decodeJSON(c.Response(), c.Request(), s.bodyLimit, &req); err != nil {
 		return nil, err
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.validate(); err != nil {
 		return nil, err
 	}
 	r := c.Request()
@@ -133,7 +133,7 @@ func (s *Server) upload(c echo.Context, dc *decision) (any, error) {
 }
 
 // startUpload starts the chunked flow an allowed decision grants.
-func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadRequest) (*UploadResponse, error) {
+func (s *Server) startUpload(ctx context.Context, dc *decision, req *uploadRequest) (*uploadResponse, error) {
 	d := &dc.d
 	sg, err := s.signerFor(d)
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadReque
 	}
 	up, ok := sg.(signer.Uploader)
 	if !ok {
-		return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider has no chunked upload flow", nil)
+		return nil, problem(http.StatusUnprocessableEntity, codeUnsupported, "the provider has no chunked upload flow", nil)
 	}
 	b, perr := bind(sg, signer.FlowUpload, d.Constraints, req.ContentType, req.Size)
 	if perr != nil {
@@ -160,22 +160,22 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadReque
 	dc.signTime = time.Since(start)
 	if err != nil {
 		if errors.Is(err, signer.ErrUnsupported) {
-			return nil, problem(http.StatusUnprocessableEntity, CodeUnsupported, "the provider cannot enforce this upload's content_type", err)
+			return nil, problem(http.StatusUnprocessableEntity, codeUnsupported, "the provider cannot enforce this upload's content_type", err)
 		}
 		return nil, signProblem(err)
 	}
-	resp := &UploadResponse{
+	resp := &uploadResponse{
 		Flow: u.Flow, UploadID: u.UploadID, Size: req.Size, PartSize: u.PartSize,
-		Parts:     make([]UploadPart, len(u.Parts)),
-		Start:     uploadCall(u.Start),
-		Complete:  uploadCall(u.Complete),
-		Abort:     uploadCall(u.Abort),
+		Parts:     make([]uploadPart, len(u.Parts)),
+		Start:     toUploadCall(u.Start),
+		Complete:  toUploadCall(u.Complete),
+		Abort:     toUploadCall(u.Abort),
 		ExpiresAt: u.ExpiresAt.UTC(), ExpiryClampedBy: firstNonEmpty(u.ClampedBy, clampedBy),
 		UnenforcedConstraints: b.unenforced,
 		DecisionID:            dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
 	}
 	for i, p := range u.Parts {
-		resp.Parts[i] = UploadPart{
+		resp.Parts[i] = uploadPart{
 			PartNumber: p.Number, Offset: p.Offset, Length: p.Length, BlockID: p.BlockID,
 			URL: p.URL, Method: p.Method, Headers: nonNil(p.Headers),
 		}
@@ -184,11 +184,11 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *UploadReque
 	return resp, nil
 }
 
-func uploadCall(c *signer.Call) *UploadCall {
+func toUploadCall(c *signer.Call) *uploadCall {
 	if c == nil {
 		return nil
 	}
-	return &UploadCall{URL: c.URL, Method: c.Method, Headers: nonNil(c.Headers), Body: c.Body, BodyTemplate: c.BodyTemplate}
+	return &uploadCall{URL: c.URL, Method: c.Method, Headers: nonNil(c.Headers), Body: c.Body, BodyTemplate: c.BodyTemplate}
 }
 
 func nonNil(h map[string]string) map[string]string {
@@ -199,7 +199,7 @@ func nonNil(h map[string]string) map[string]string {
 }
 
 // uploadParts is the number of parts of a valid request.
-func uploadParts(req *UploadRequest) int {
+func uploadParts(req *uploadRequest) int {
 	parts, _, _ := signer.PlanParts(req.Size, req.PartSize)
 	return max(len(parts), 1)
 }

@@ -23,7 +23,7 @@ func ValidateKey(key string) error {
 	case !utf8.ValidString(key) || strings.ContainsRune(key, utf8.RuneError):
 		// JSON decoding turns a lone surrogate escape into U+FFFD.
 		return errors.New("key is not valid UTF-8 (or holds U+FFFD)")
-	case hasControl(key):
+	case strings.ContainsFunc(key, unicode.IsControl):
 		return errors.New("key contains control characters")
 	case strings.HasPrefix(key, "/"):
 		return errors.New(`key starts with "/"`)
@@ -34,13 +34,4 @@ func ValidateKey(key string) error {
 		}
 	}
 	return nil
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
 }

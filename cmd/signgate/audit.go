@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -19,34 +20,23 @@ import (
 	"github.com/signgate/signgate/server/config"
 )
 
-// openAudit builds the auditor of cfg.audit: a pipeline, or Discard for
-// sink none. The returned observer hands every bundle the engine activates,
+// openAudit builds the auditor of cfg.audit: a pipeline on mgr, the
+// process's OPA plugin manager (opa.go), or Discard for sink none. The returned observer hands every bundle the engine activates,
 // the first one included, to the pipeline, so that records are masked by
-// the data.system.log.mask of the policy that decided them, as OPA does.
+// the data.system.log.mask of the policy that decided them, as OPA does;
+// the pipeline evaluates the mask with the engine's compiled modules.
 // The returned close flushes the pipeline within its context; it may be
 // called more than once.
-func openAudit(ctx context.Context, cfg *config.Config, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, authz.Observer, func(context.Context) error, error) {
+func openAudit(ctx context.Context, cfg *config.Config, mgr *plugins.Manager, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (server.Auditor, authz.Observer, func(context.Context) error, error) {
 	if cfg.Audit.Sink == "none" {
 		return server.Discard{}, func(authz.Event) {}, func(context.Context) error { return nil }, nil
 	}
-	var token string
-	if s := cfg.Audit.Service; cfg.Audit.Sink == "service" && (s.TokenEnv != "" || s.TokenFile != "") {
-		var err error
-		if token, err = secret(s.TokenEnv, s.TokenFile); err != nil {
-			return nil, nil, nil, fmt.Errorf("audit.service: token: %w", err)
-		}
-	}
 	p, err := audit.New(context.WithoutCancel(ctx), cfg.Audit,
-		audit.WithLogger(log), audit.WithRegisterer(reg), audit.WithStdout(stdout), audit.WithServiceToken(token))
+		audit.WithLogger(log), audit.WithRegisterer(reg), audit.WithStdout(stdout), audit.WithPluginManager(mgr))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	follow := func(ev authz.Event) {
-		if ev.Kind == authz.EventActivated && ev.Bundle != nil {
-			p.PolicyActivated(ev.Bundle)
-		}
-	}
-	return p, follow, p.Close, nil
+	return p, p.Follow, p.Close, nil
 }
 
 // newRegistry is the one Prometheus registry of the process: signgate's

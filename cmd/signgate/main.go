@@ -7,8 +7,13 @@
 //	signgate netpolicy --team T     print the bucket-side network control of a team
 //	signgate bundle build|verify    build, sign and verify policy bundles
 //	signgate version                print the version of this build
+//	signgate probe [URL]            health check: exit 0 when URL answers 200
 //
 // Exit status: 0 done, 1 failed, 2 the command line is wrong (cli.go).
+//
+// This package only wires the rooms together: the configuration, the
+// policy source (package bundles) and its engine (authz), the signers, the
+// audit pipeline and the HTTP server. The logic lives in those packages.
 package main
 
 import (
@@ -40,6 +45,7 @@ commands:
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
   signgate version                 print the version, VCS revision, Go and OPA versions
+  signgate probe [URL]             exit 0 if URL (default http://127.0.0.1:8080/readyz) answers 200, else 1
 
 Run 'signgate COMMAND --help' for a command's flags.
 Exit status: 0 done, 1 failed, 2 wrong usage.
@@ -58,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashKeyCmd(args[1:], stdin, stdout)
 	case "bundle":
 		return bundleCmd(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(ctx, args[1:], stdout) // probe.go
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

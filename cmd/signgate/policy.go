@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins"
 
 	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/bundles"
@@ -27,9 +28,10 @@ import (
 //     embedded example data names connectors the configuration does not
 //     have, nothing does and /readyz stays 503.
 //
-// reload reads a watched directory again (on SIGHUP); it is nil for the
-// other sources.
-func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) (stop func(), reload func(context.Context) error, err error) {
+// The bundle service runs on mgr, the process's OPA plugin manager
+// (opa.go). reload reads a watched directory again (on SIGHUP); it is nil
+// for the other sources.
+func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config, mgr *plugins.Manager) (stop func(), reload func(context.Context) error, err error) {
 	p := cfg.Policy
 	vc, err := verificationConfig(p.Verification)
 	if err != nil {
@@ -52,7 +54,7 @@ func startPolicy(ctx context.Context, engine *authz.Engine, cfg *config.Config) 
 		if err != nil {
 			return nil, nil, err
 		}
-		svc, err := bundles.NewService(engine, raw, opts...)
+		svc, err := bundles.NewService(engine, raw, append(opts, bundles.WithPluginManager(mgr))...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: policy.opa_config: %w", err)
 		}

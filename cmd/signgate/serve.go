@@ -79,7 +79,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	}
 	reg := newRegistry()
-	auditor, followPolicy, closeAudit, err := openAudit(ctx, cfg, stdout, log, reg)
+	mgr, err := newPluginManager(ctx, cfg, log) // opa.go
+	if err != nil {
+		return err
+	}
+	if mgr != nil {
+		defer mgr.Stop(context.Background()) // last: after the audit pipeline and the bundle service
+	}
+	auditor, followPolicy, closeAudit, err := openAudit(ctx, cfg, mgr, stdout, log, reg)
 	if err != nil {
 		return err
 	}
@@ -123,7 +130,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	e := server.New(engine, signers, live, opts...)
 	// After server.New, which tells the engine the configured connectors.
-	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg) // policy.go
+	stopPolicy, reloadPolicy, err := startPolicy(ctx, engine, cfg, mgr) // policy.go
 	if err != nil {
 		return err
 	}

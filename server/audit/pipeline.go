@@ -10,9 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -44,7 +47,7 @@ type Pipeline struct {
 	exited  chan struct{}
 	closed  atomic.Bool
 
-	policy    atomic.Pointer[bundle.Bundle] // activated, not yet applied
+	policy    atomic.Pointer[activated] // activated, not yet applied
 	newPolicy chan struct{}
 	reopen    chan chan error // see Reopen
 
@@ -87,6 +90,7 @@ type options struct {
 	stdout io.Writer
 	now    func() time.Time
 	token  string
+	mgr    *plugins.Manager
 }
 
 // WithLogger sets where the pipeline reports failures and drops.
@@ -102,7 +106,16 @@ func WithStdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithServiceToken sets the bearer token for the decision-log service.
+// With WithPluginManager, the token is the manager's (PluginConfig).
 func WithServiceToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithPluginManager runs OPA's decision-log plugin on mgr, the process's one
+// OPA plugin manager, instead of a manager of the pipeline's own. mgr must
+// be made from PluginConfig's configuration (more sections may be added,
+// such as the bundle service's) and initialised (Init). The pipeline
+// registers its sink plugin on mgr, and owns its decision_logs plugin, which
+// Close stops; mgr itself is left to its owner to stop, after Close.
+func WithPluginManager(mgr *plugins.Manager) Option { return func(o *options) { o.mgr = mgr } }
 
 // New starts a pipeline for cfg (audit.sink is console, file or service;
 // "none" needs no pipeline). It opens the file or checks nothing about the
@@ -111,10 +124,6 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 	o := options{log: slog.New(slog.DiscardHandler), stdout: os.Stdout, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	id := cfg.InstanceID
-	if id == "" {
-		id, _ = os.Hostname()
 	}
 	p := &Pipeline{
 		strict:    cfg.Mode == "strict",
@@ -146,7 +155,7 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		return nil, fmt.Errorf("audit: sink %q needs no pipeline", cfg.Sink)
 	}
 	var err error
-	if p.opa, err = newOPALogs(ctx, cfg, o.token, id, p.sink, o.log); err != nil {
+	if p.opa, err = newOPALogs(ctx, cfg, o.token, o.mgr, p.sink, o.log); err != nil {
 		if p.file != nil {
 			p.file.Close()
 		}
@@ -167,22 +176,49 @@ func (p *Pipeline) UsePolicy(ctx context.Context, b *bundle.Bundle) error {
 // once, and the worker applies b before it logs another record. When
 // bundles come faster than that, only the latest is applied.
 func (p *Pipeline) PolicyActivated(b *bundle.Bundle) {
-	p.policy.Store(b)
+	p.setPolicy(&activated{bundle: b})
+}
+
+// Follow is the engine's observer: each revision the engine activates
+// applies, as PolicyActivated, before the next record. The engine's
+// compiled modules are used as they are, so a revision is compiled once.
+func (p *Pipeline) Follow(ev authz.Event) {
+	if ev.Kind != authz.EventActivated || ev.Bundle == nil {
+		return
+	}
+	p.setPolicy(&activated{bundle: ev.Bundle, compiler: ev.Compiler})
+}
+
+// activated is a policy waiting for the worker: a bundle, and its compiled
+// modules when the engine compiled them.
+type activated struct {
+	bundle   *bundle.Bundle
+	compiler *ast.Compiler // nil: compile bundle
+}
+
+func (p *Pipeline) setPolicy(a *activated) {
+	p.policy.Store(a)
 	select {
 	case p.newPolicy <- struct{}{}:
 	default:
 	}
 }
 
-// applyPolicy applies a bundle that PolicyActivated left. A bundle the
-// engine activated compiles here too; if it does not, the previous drop
-// and mask policies stay, and the failure is logged.
+// applyPolicy applies a policy that PolicyActivated or Follow left. A
+// bundle the engine activated compiles here too; if it does not, the
+// previous drop and mask policies stay, and the failure is logged.
 func (p *Pipeline) applyPolicy() {
-	b := p.policy.Swap(nil)
-	if b == nil {
+	a := p.policy.Swap(nil)
+	if a == nil {
 		return
 	}
-	if err := p.opa.usePolicy(context.Background(), b); err != nil {
+	var err error
+	if a.compiler != nil {
+		err = p.opa.useCompiled(context.Background(), a.compiler, a.bundle.Data)
+	} else {
+		err = p.opa.usePolicy(context.Background(), a.bundle)
+	}
+	if err != nil {
 		p.log.Error("decision-record mask policy not updated; the previous one stays", "err", err)
 	}
 }

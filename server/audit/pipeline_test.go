@@ -18,6 +18,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signgate/signgate/authz"
 	"github.com/signgate/signgate/server/config"
 	"github.com/signgate/signgate/tests/eventually"
 )
@@ -420,4 +421,35 @@ func policyWith(t *testing.T, rego string) *bundle.Bundle {
 	b := &bundle.Bundle{Data: map[string]any{}, Modules: []bundle.ModuleFile{{Path: "log.rego", URL: "log.rego", Raw: []byte(rego), Parsed: m}}}
 	b.Manifest.Init()
 	return b
+}
+
+func TestFollowMasksWithTheEnginesCompiledPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p := newPipeline(t, config.Audit{Mode: "strict", Sink: "file", Path: path}, nil)
+	var compiled []*ast.Compiler
+	e := authz.New(authz.WithObserver(func(ev authz.Event) {
+		if ev.Kind == authz.EventActivated {
+			compiled = append(compiled, ev.Compiler)
+		}
+		p.Follow(ev)
+	}))
+	if err := e.Activate(context.Background(), embeddedPolicy(t), "embedded"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Record(context.Background(), record("d-1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(compiled) != 1 || compiled[0] == nil {
+		t.Fatalf("the activation carried compilers %v, want one", compiled)
+	}
+	if got := p.opa.mgr.GetCompiler(); got != compiled[0] {
+		t.Error("the decision-log plugin evaluates the mask with a compiler of its own, not the engine's: the revision was compiled twice")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "alice@example.com") || !strings.Contains(string(raw), `"sub":"alice"`) {
+		t.Errorf("the shipped mask (keep sub, iss and groups only) did not apply: %s", raw)
+	}
 }
