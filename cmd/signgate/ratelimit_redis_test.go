@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +86,18 @@ func TestReplicasShareOneRedisLimit(t *testing.T) {
 	if !strings.Contains(scrape(t, openAdmin), `signgate_rate_limit_store_errors_total{on_error="fail_open"} 1`) {
 		t.Error("fail_open: the store error was not counted")
 	}
+
+	// Redis back (empty: no persistence), on the same address.
+	_, port, _ := net.SplitHostPort(r.Addr)
+	p, _ := strconv.Atoi(port)
+	r2, err := storage.StartRedisAt(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r2.Stop)
+	mark = procs[0].logs.mark()
+	if status, _, _ := replicas[0].try("limits-test-key"); status != http.StatusOK {
+		t.Errorf("fail_closed with Redis back: status %d, want 200", status)
+	}
+	procs[0].logs.waitMsg(t, mark, "rate-limit store answers again")
 }

@@ -20,12 +20,16 @@ type Redis struct {
 // StartRedis starts redis-server on a free port and waits until it
 // answers PING. A missing redis-server is an error wrapping
 // ErrNotInstalled.
-func StartRedis(ctx context.Context) (*Redis, error) {
+func StartRedis(ctx context.Context) (*Redis, error) { return StartRedisAt(ctx, 0) }
+
+// StartRedisAt is StartRedis on port, or on a free one when port is 0: a
+// test restarts Redis where its clients look for it.
+func StartRedisAt(ctx context.Context, port int) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("SKIPPED: redis-server %w; run .ci/run, or: apt-get install -y redis-server", ErrNotInstalled)
 	}
-	p, port, err := StartServer(ctx, "redis", "", nil,
+	p, port, err := StartServerAt(ctx, "redis", "", nil, port,
 		func(port int) []string {
 			return []string{bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 				"--save", "", "--appendonly", "no", "--protected-mode", "yes"}
