@@ -143,7 +143,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 
 	conns := newConnMetrics(reg)
 	ln, err := openListener(cfg, log, rl, func(ln net.Listener) net.Listener { // tls.go: TCP, and TLS with server.tls
-		return capConnections(ln, cfg.Server.Transport, conns, log)
+		return capConnections(ln, cfg.Server.Transport, conns)
 	})
 	if err != nil {
 		return err

@@ -91,15 +91,14 @@ type capListener struct {
 	net.Listener
 	max, perIP int
 	metrics    connMetrics
-	log        *slog.Logger
 
 	mu    sync.Mutex
 	total int
 	byIP  map[netip.Addr]int
 }
 
-func capConnections(ln net.Listener, t config.Transport, m connMetrics, log *slog.Logger) net.Listener {
-	return &capListener{Listener: ln, max: t.MaxConnections, perIP: t.MaxConnectionsPerIP, metrics: m, log: log, byIP: map[netip.Addr]int{}}
+func capConnections(ln net.Listener, t config.Transport, m connMetrics) net.Listener {
+	return &capListener{Listener: ln, max: t.MaxConnections, perIP: t.MaxConnectionsPerIP, metrics: m, byIP: map[netip.Addr]int{}}
 }
 
 // Accept returns the next connection under both caps.

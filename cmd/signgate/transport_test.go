@@ -13,6 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/signgate/signgate/server/config"
 )
 
 // limitsServe starts serve with one API key for team vision, metrics on
@@ -260,6 +265,71 @@ func TestOversizedHeadersGet431(t *testing.T) {
 			if resp.StatusCode != tc.wantStatus {
 				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
 			}
+		})
+	}
+}
+
+// TestCapListener: connections over either cap are closed on accept and
+// counted by cap; a closed connection gives its slot back.
+func TestCapListener(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		givenMax    int
+		givenPerIP  int
+		wantRefused string
+	}{
+		{"the total cap", 2, -1, "max_connections"},
+		{"the per-IP cap", 10, 2, "max_connections_per_ip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			m := newConnMetrics(reg)
+			ln := capConnections(inner, config.Transport{MaxConnections: tc.givenMax, MaxConnectionsPerIP: tc.givenPerIP}, m)
+			defer ln.Close()
+			accepted := make(chan net.Conn, 8)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- c
+				}
+			}()
+			dial := func() net.Conn {
+				c, err := net.Dial("tcp", inner.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			dial()
+			dial()
+			first, second := <-accepted, <-accepted
+			refused := dial()
+			if _, closed := closedWithin(refused, 5*time.Second); !closed {
+				t.Fatal("the connection over the cap was not closed")
+			}
+			if got := testutil.ToFloat64(m.refused.WithLabelValues(tc.wantRefused)); got != 1 {
+				t.Errorf("refused{reason=%q} = %v, want 1", tc.wantRefused, got)
+			}
+			if got := testutil.ToFloat64(m.open); got != 2 {
+				t.Errorf("open = %v, want 2", got)
+			}
+			first.Close()
+			dial()
+			select {
+			case third := <-accepted:
+				third.Close()
+			case <-time.After(5 * time.Second):
+				t.Fatal("a slot given back was not used")
+			}
+			second.Close()
 		})
 	}
 }
