@@ -83,13 +83,13 @@ func TestSwapsAreAtomicUnderLoad(t *testing.T) {
 func TestExplainTracesTheDecisionOfTheActiveRevision(t *testing.T) {
 	e := authz.New()
 	ctx := context.Background()
-	if _, _, err := e.Explain(ctx, visionRead()); err != authz.ErrNotReady {
+	if _, _, err := e.Explain(ctx, visionRead(), authz.ExplainFull); err != authz.ErrNotReady {
 		t.Fatalf("explain before activation: %v", err)
 	}
 	if err := e.Activate(ctx, bundletest.Build(t, bundletest.Policy(60), "r1", nil), "test"); err != nil {
 		t.Fatal(err)
 	}
-	d, trace, err := e.Explain(ctx, visionRead())
+	d, trace, err := e.Explain(ctx, visionRead(), authz.ExplainFull)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ decision := object.union(
 	grant_constraints,
 ) if {
 	input.action.operation in team.operations # unknown_team, operation_not_allowed
+	not blocked # subject_blocked
 	member # not_team_member
 	network_allowed # network_not_allowed
 	is_string(team.connector) # invalid_team_config
@@ -78,6 +79,19 @@ source_cidr := sort([cidr |
 	some cidr in team.cidrs
 	net.cidr_contains(cidr, input.source.ip)
 ])[0]
+
+# The deny-list: data.signgate.blocked_subjects for every team, and a
+# team's own blocked_subjects, both lists of subject ids exactly as the
+# authenticator puts them in input.subject.id. Blocking wins over
+# membership from any source. A malformed list (not an array) blocks
+# everyone it covers: a typo must not silently unblock.
+blocked if input.subject.id in blocked_list(data.signgate.blocked_subjects)
+
+blocked if input.subject.id in blocked_list(team.blocked_subjects)
+
+blocked_list(l) := l if is_array(l)
+
+else := [input.subject.id]
 
 # Membership comes from either source: the teams the authenticator put on
 # the subject (token or API key), or the team's members list in data.
@@ -125,6 +139,8 @@ valid_expires_in if {
 reasons contains "unknown_team" if not team
 
 reasons contains "unknown_operation" if not known_operation
+
+reasons contains "subject_blocked" if blocked
 
 reasons contains "not_team_member" if {
 	team

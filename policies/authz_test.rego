@@ -306,11 +306,61 @@ test_decision_is_a_deny_with_reasons_when_there_is_no_team_data if {
 	d.reasons == {"unknown_team"}
 }
 
+# --- deny-list ----------------------------------------------------------------
+
+test_denies_a_subject_on_the_global_deny_list_even_as_a_member if {
+	d := authz.decision with input as base
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.allow == false
+	d.reasons == {"subject_blocked"}
+}
+
+test_global_deny_list_leaves_other_subjects_alone if {
+	d := authz.decision with input as object.union(base, {"subject": {"id": "bob"}})
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.allow == true
+}
+
+test_denies_a_subject_on_the_team_deny_list_only_in_that_team if {
+	vision := object.union(teams.vision, {"blocked_subjects": ["alice"]})
+	denied_in({}, with_vision(vision), {"subject_blocked"})
+	decide_in({"subject": {"teams": ["archive"]}, "action": {"team": "archive"}}, with_vision(vision)).allow == true
+}
+
+test_blocking_wins_over_membership_in_team_data if {
+	vpn := object.union(teams.vpn, {"blocked_subjects": ["dave"]})
+	d := authz.decision with input as object.union(base, {"subject": {"id": "dave", "teams": []}, "action": {"team": "vpn"}, "source": {"ip": "10.8.1.2"}})
+		with data.signgate.teams as object.union(teams, {"vpn": vpn})
+	d.reasons == {"subject_blocked"}
+}
+
+test_blocked_subject_reports_every_other_failed_check_too if {
+	d := authz.decision with input as object.union(base, {"action": {"operation": "list"}})
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["alice"]
+	d.reasons == {"subject_blocked", "unknown_operation"}
+}
+
+test_a_malformed_deny_list_blocks_everyone_it_covers if {
+	d := authz.decision with input as base
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as "alice"
+	d.reasons == {"subject_blocked"}
+	denied_in({}, with_vision(object.union(teams.vision, {"blocked_subjects": {"alice": true}})), {"subject_blocked"})
+}
+
+test_shipped_data_blocks_nobody if {
+	count(data.signgate.blocked_subjects) == 0
+	authz.decision.allow == true with input as object.union(base, {"subject": {"teams": ["vision"]}, "action": {"team": "vision"}})
+}
+
 # --- grant and reasons --------------------------------------------------------
 
 # The fixture plus three teams with broken data.
 agreement_teams := object.union(teams, {
-	"noslash": {"connector": "noslash-s3", "prefix": "noslash", "operations": ["read"]},
+	"noslash": {"connector": "noslash-s3", "prefix": "noslash", "operations": ["read"], "blocked_subjects": ["eve"]},
 	"noconnector": {"prefix": "noconnector/", "operations": ["read", "write"]},
 	"numconnector": {"connector": 7, "prefix": "numconnector/", "operations": ["read"]},
 })
@@ -324,6 +374,7 @@ agreement_inputs := [object.union(base, {
 	some operation in ["read", "write", "list"]
 	some subject in [
 		{"id": "dave", "teams": []},
+		{"id": "eve", "teams": [team]},
 		{"id": "alice", "teams": [team]},
 		{"id": "mallory", "teams": ["other"]},
 	]

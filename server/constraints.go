@@ -29,11 +29,14 @@ type binding struct {
 // default policy denies it first).
 func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType string, size int64) (binding, *apiError) {
 	b := binding{contentType: contentType}
+	enf, _ := sg.(signer.Enforcer)
+	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
+	if contentType != "" && !can(signer.ContentType) {
+		return b, unbindableContentType(sg, f)
+	}
 	if !cs.LimitsWrites() && len(cs.Unknown) == 0 {
 		return b, nil
 	}
-	enf, _ := sg.(signer.Enforcer)
-	can := func(c signer.Constraint) bool { return enf != nil && enf.Enforces(f, c) }
 	var refused []string
 	cannot := func(name string) {
 		if cs.IsAdvisory(name) {
@@ -84,8 +87,8 @@ func bind(sg signer.Signer, f signer.Flow, cs authz.Constraints, contentType str
 	if len(refused) > 0 {
 		slices.Sort(refused)
 		return b, problem(http.StatusUnprocessableEntity, codeUnenforceable,
-			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s); no URL is issued",
-				strings.Join(refused, ", "), sg.Provider()), nil)
+			fmt.Sprintf("the storage server cannot be made to enforce the policy's %s in this flow (%s %s); %s; no URL is issued",
+				strings.Join(refused, ", "), sg.Provider(), f, fixHint(sg, f, refused)), nil)
 	}
 	slices.Sort(b.unenforced)
 	return b, nil

@@ -111,7 +111,9 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	}
 	fields := map[string]reflect.Type{}
 	for f := range t.Fields() {
-		if !f.IsExported() {
+		// encoding/json promotes the exported fields of an embedded
+		// struct even when its type is unexported.
+		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

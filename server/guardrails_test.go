@@ -33,6 +33,7 @@ func TestConstraintsAreEnforcedOrRefused(t *testing.T) {
 		wantCode        string
 		wantSigned      []string // in the URL's X-Amz-SignedHeaders, or the form's policy
 		wantUnenforced  string
+		wantDetail      string // the fix the problem names
 	}{
 		{name: "a form bounds max_bytes on S3", givenConstraint: map[string]any{"max_bytes": 1024},
 			givenBody: `{"team":"s3team","operation":"write","object":"a","form":true}`, wantStatus: 200, wantSigned: []string{`["content-length-range",0,1024]`}},
@@ -41,19 +42,23 @@ func TestConstraintsAreEnforcedOrRefused(t *testing.T) {
 		{name: "a form binds the request's type within the prefix", givenConstraint: map[string]any{"content_type": "image/"},
 			givenBody: `{"team":"s3team","operation":"write","object":"a","form":true,"content_type":"image/png"}`, wantStatus: 200, wantSigned: []string{`["eq","$Content-Type","image/png"]`}},
 		{name: "a PUT URL cannot bound max_bytes", givenConstraint: map[string]any{"max_bytes": 1024},
-			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable"},
+			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable",
+			wantDetail: `max_bytes in this flow (s3 url); use \"form\": true or POST /v1/uploads`},
 		{name: "a PUT URL issued with an advisory max_bytes says so", givenConstraint: map[string]any{"max_bytes": 1024, "advisory": []any{"max_bytes"}},
 			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 200, wantSigned: []string{"SignedHeaders=host&"}, wantUnenforced: "[max_bytes]"},
 		{name: "a PUT URL binds an exact content type the request left out", givenConstraint: map[string]any{"content_type": "application/pdf"},
 			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 200, wantSigned: []string{"SignedHeaders=content-type%3Bhost", `"Content-Type":"application/pdf"`}},
 		{name: "a PUT URL cannot bind a prefix without the request's type", givenConstraint: map[string]any{"content_type": "image/"},
-			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable"},
+			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable",
+			wantDetail: `send the request's \"content_type\" (within the policy's prefix), or use \"form\": true`},
 		{name: "a PUT URL binds content_md5 on S3", givenConstraint: map[string]any{"content_md5": md5},
 			givenBody: `{"team":"s3team","operation":"write","object":"a"}`, wantStatus: 200, wantSigned: []string{"SignedHeaders=content-md5%3Bhost"}},
 		{name: "a form cannot bind content_md5", givenConstraint: map[string]any{"content_md5": md5},
-			givenBody: `{"team":"s3team","operation":"write","object":"a","form":true}`, wantStatus: 422, wantCode: "constraint_unenforceable"},
+			givenBody: `{"team":"s3team","operation":"write","object":"a","form":true}`, wantStatus: 422, wantCode: "constraint_unenforceable",
+			wantDetail: `use a PUT URL (\"form\": false)`},
 		{name: "Azure cannot bind max_bytes", givenConstraint: map[string]any{"max_bytes": 1024},
-			givenBody: `{"team":"azureteam","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable"},
+			givenBody: `{"team":"azureteam","operation":"write","object":"a"}`, wantStatus: 422, wantCode: "constraint_unenforceable",
+			wantDetail: "no flow of azure can enforce it; the policy may mark it advisory"},
 		{name: "Azure has no form at all", givenConstraint: map[string]any{"max_bytes": 1024},
 			givenBody: `{"team":"azureteam","operation":"write","object":"a","form":true}`, wantStatus: 422, wantCode: "unsupported_by_provider"},
 		{name: "Azure signs when every constraint is advisory", givenConstraint: map[string]any{"max_bytes": 1024, "content_type": "image/", "advisory": []any{"content_type", "max_bytes"}},
@@ -69,6 +74,9 @@ func TestConstraintsAreEnforcedOrRefused(t *testing.T) {
 				t.Fatalf("got %d %s, want %d %s", r.status, r.raw, tt.wantStatus, tt.wantCode)
 			}
 			if r.status != 200 {
+				if !strings.Contains(string(r.raw), tt.wantDetail) {
+					t.Errorf("detail of %s does not name the fix %q", r.raw, tt.wantDetail)
+				}
 				if r.body["url"] != nil || r.body["decision_id"] == nil {
 					t.Fatalf("a refusal carries its decision id and no URL: %s", r.raw)
 				}

@@ -126,11 +126,11 @@ func (s *Server) decide(c echo.Context, dc *decision) (any, error) {
 	if c.QueryParams().Has("explain") {
 		return s.explain(c, dc) // policy.go
 	}
-	req, err := s.readRequest(c)
+	in, err := s.decideInput(c) // decide_as.go
 	if err != nil {
 		return nil, err
 	}
-	if err := s.decideInto(c.Request().Context(), dc, s.requestInput(c, req)); err != nil {
+	if err := s.decideInto(c.Request().Context(), dc, in); err != nil {
 		return nil, err
 	}
 	return s.toDecideResponse(dc)

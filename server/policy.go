@@ -5,15 +5,18 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/signgate/signgate/authz"
 )
 
-// codeExplainNotAllowed: the caller asked for an explanation
-// (?explain=full) and is not in policy.explain_subjects.
+// codeExplainNotAllowed: the caller asked for an explanation (?explain)
+// and is not an admin (policy.admin_subjects).
 const codeExplainNotAllowed = "explain_not_allowed"
 
-// WithExplainSubjects lists the subjects (Principal.ID) that may ask
-// POST /v1/decide?explain=full for OPA's trace of their decision. Nobody
-// may by default: a trace shows the policy's rules and data.
+// WithExplainSubjects lists the admins: the subjects (Principal.ID) that
+// may ask POST /v1/decide?explain for OPA's trace of a decision, and give
+// it any input (DecideAsRequest). Nobody may by default: a trace shows the
+// policy's rules and data.
 func WithExplainSubjects(ids []string) Option {
 	return func(s *Server) {
 		s.explainers = make(map[string]bool, len(ids))
@@ -67,29 +70,31 @@ func (s *Server) handlePolicy(c echo.Context) error {
 	return c.JSON(http.StatusOK, &resp)
 }
 
-// explainResponse is the 200 answer of POST /v1/decide?explain=full: the
+// explainResponse is the 200 answer of POST /v1/decide?explain: the
 // decision and OPA's trace of the evaluation that made it.
 type explainResponse struct {
 	decideResponse
 	Explanation []string `json:"explanation"`
 }
 
-// explain answers /v1/decide?explain=full. The traced evaluation only
-// ever runs here, for the subjects the configuration names.
+// explain answers /v1/decide?explain=fails|notes|full (empty: fails). The
+// traced evaluation only ever runs here, for the admins the configuration
+// names.
 func (s *Server) explain(c echo.Context, dc *decision) (any, error) {
-	if c.QueryParam("explain") != "full" {
-		return nil, invalid(`explain: the only mode is "full"`)
+	mode, err := authz.ParseExplainMode(c.QueryParam("explain"))
+	if err != nil {
+		return nil, invalid("explain: " + err.Error())
 	}
-	if !s.explainers[principal(c).ID] {
+	if !s.isAdmin(c) {
 		return nil, problem(http.StatusForbidden, codeExplainNotAllowed, "this caller may not ask for explanations", nil)
 	}
-	req, err := s.readRequest(c)
+	in, err := s.decideInput(c)
 	if err != nil {
 		return nil, err
 	}
-	dc.input, dc.decided = s.requestInput(c, req), true
+	dc.input, dc.decided = in, true
 	// evalTime stays zero: a traced evaluation would skew the latency metrics.
-	d, trace, err := s.engine.Explain(c.Request().Context(), &dc.input)
+	d, trace, err := s.engine.Explain(c.Request().Context(), &dc.input, mode)
 	dc.d = d
 	if err := decisionProblem(err); err != nil {
 		return nil, err

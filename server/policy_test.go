@@ -134,7 +134,7 @@ func TestDecideExplain(t *testing.T) {
 	}{
 		{name: "explains to a subject the config names", givenKey: aliceKey, givenQuery: "?explain=full", wantStatus: 200, wantExplanation: true},
 		{name: "refuses anyone else with a stable code", givenKey: bobKey, givenQuery: "?explain=full", wantStatus: 403, wantCode: "explain_not_allowed"},
-		{name: "refuses an unknown mode", givenKey: aliceKey, givenQuery: "?explain=notes", wantStatus: 400, wantCode: "invalid_request"},
+		{name: "refuses an unknown mode", givenKey: aliceKey, givenQuery: "?explain=debug", wantStatus: 400, wantCode: "invalid_request"},
 		{name: "explains nothing unasked", givenKey: aliceKey, wantStatus: 200},
 	}
 	for _, tc := range tests {

@@ -33,7 +33,8 @@ type Server struct {
 	bodyLimit  int64
 	trusted    []netip.Prefix
 	realIP     bool
-	explainers map[string]bool // subjects allowed ?explain=full (policy.go)
+	explainers map[string]bool     // subjects allowed ?explain=full (policy.go)
+	cors       echo.MiddlewareFunc // nil: off (cors.go)
 
 	rateLimits *RateLimits // limits.go: as configured
 	limits     *limits     // and as running; nil: none
@@ -100,6 +101,9 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = ipExtractor(s.trusted, s.realIP)
 	e.Use(requestID, s.requestLog, s.recoverPanics())
+	if s.cors != nil {
+		e.Use(s.cors)
+	}
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	if s.metricsRoute != nil {

@@ -339,6 +339,9 @@ func TestFailsClosed(t *testing.T) {
 		if r.status != 422 || r.body["code"] != "unsupported_by_provider" || r.body["url"] != nil {
 			t.Fatalf("got %d %s", r.status, r.raw)
 		}
+		if d, _ := r.body["detail"].(string); !strings.Contains(d, "content_type cannot be bound by an Azure SAS") || !strings.Contains(d, "x-ms-blob-content-type") {
+			t.Fatalf("detail %q does not name the field and the way around it", d)
+		}
 	})
 }
 

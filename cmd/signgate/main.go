@@ -6,6 +6,8 @@
 //	signgate hash-key               print the SHA-256 of an API key read from stdin
 //	signgate netpolicy --team T     print the bucket-side network control of a team
 //	signgate bundle build|verify    build, sign and verify policy bundles
+//	signgate url TEAM:OBJECT        print one signed URL
+//	signgate cp SRC DST             upload or download through signed URLs
 //	signgate version                print the version of this build
 //	signgate probe [URL]            health check: exit 0 when URL answers 200
 //
@@ -40,10 +42,18 @@ commands:
   signgate hash-key < key.txt      print the SHA-256 to put in auth.api_keys[].sha256
   signgate netpolicy --team T (--dev | --config FILE)
                                    print the bucket-side network control for team T
+  signgate cors --team T (--dev | --config FILE) [--origin O]
+                                   print the bucket CORS rules browsers need for team T
   signgate bundle build DIR -o bundle.tar.gz [--revision R] [--signing-key KEY]
                                    build (and sign) a policy bundle that signgate accepts
   signgate bundle verify bundle.tar.gz --verification-key KEY
                                    verify a bundle's signature and that signgate accepts it
+  signgate audit query|outstanding search decision records; list issued URLs not yet expired
+  signgate policy replay --candidate DIR RECORDS...  what a candidate policy would decide otherwise
+  signgate url TEAM:OBJECT [--write] [--expires 15m]
+                                   print one signed URL (SIGNGATE_URL, SIGNGATE_KEY)
+  signgate cp FILE TEAM:OBJECT | TEAM:OBJECT FILE [--parallel N] [--part-size S] [--resume] [--dry-run]
+                                   upload or download in parallel parts, with progress
   signgate version                 print the version, VCS revision, Go and OPA versions
   signgate probe [URL]             exit 0 if URL (default http://127.0.0.1:8080/readyz) answers 200, else 1
 
@@ -64,8 +74,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashKeyCmd(args[1:], stdin, stdout)
 	case "bundle":
 		return bundleCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(args[1:], stdin, stdout)
+	case "policy":
+		return policyCmd(ctx, args[1:], stdin, stdout)
 	case "probe":
 		return probeCmd(ctx, args[1:], stdout) // probe.go
+	case "url":
+		return urlCmd(ctx, args[1:], stdout, stderr)
+	case "cp":
+		return cpCmd(ctx, args[1:], stdout, stderr)
+	case "cors":
+		return corsCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

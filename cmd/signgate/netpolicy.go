@@ -63,16 +63,19 @@ func netpolicyCmd(args []string, stdout, stderr io.Writer) error {
 	var note string
 	switch cn.Provider {
 	case "s3":
-		doc, note = s3BucketPolicy(cn, tn, extra)
+		doc, note, err = s3BucketPolicy(*team, cn, tn, extra)
 	case "azure":
-		doc, note = azureNetworkRules(cn, tn, extra)
+		doc, note, err = azureNetworkRules(*team, cn, tn, extra)
 	case "gcs":
-		out, note, err := gcsAccessLevel(cfg.Network.GCPAccessPolicy, *team, tn)
+		out, note, err := gcsAccessLevel(cfg.Network.GCPAccessPolicy, *team, tn, extra)
 		if err != nil {
 			return err
 		}
 		fmt.Fprint(stderr, note)
 		_, err = io.WriteString(stdout, out)
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprint(stderr, note)
@@ -139,46 +142,100 @@ func cidrStrings(ps []netip.Prefix) []string {
 	return out
 }
 
+// isPrivate reports whether p is a range that never reaches a provider's
+// public endpoint as a source address: RFC 1918, RFC 4193 (fc00::/7),
+// loopback, link-local and shared address space (100.64.0.0/10).
+func isPrivate(p netip.Prefix) bool {
+	a := p.Addr()
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || netip.MustParsePrefix("100.64.0.0/10").Contains(a)
+}
+
+// splitCIDRs parts the team's ranges into public and private ones.
+func splitCIDRs(tn teamNet) (public, private []netip.Prefix) {
+	for _, p := range tn.cidrs {
+		if isPrivate(p) {
+			private = append(private, p)
+		} else {
+			public = append(public, p)
+		}
+	}
+	return public, private
+}
+
+// netpolicyError says why no control can be printed: printing one would
+// lock the team (or everyone) out, or open what the policy closes.
+func netpolicyError(team, format string, args ...any) error {
+	return fmt.Errorf("netpolicy: team %s: %s; nothing printed", team, fmt.Sprintf(format, args...))
+}
+
+// needCIDRs refuses a team without cidrs: the policy lets it in from
+// anywhere, so any network control would deny someone the policy allows,
+// and one without conditions would deny everyone.
+func needCIDRs(team string, tn teamNet) error {
+	if len(tn.cidrs) == 0 {
+		return netpolicyError(team, "it has no cidrs in the policy data, so the policy allows any network and there is no range to enforce (a control without one would deny everyone)")
+	}
+	return nil
+}
+
 // s3BucketPolicy denies every request to the team's prefix that comes
-// neither from the team's CIDRs nor through one of its VPC endpoints. The
-// conditions of one statement are ANDed, so either network path is enough.
-func s3BucketPolicy(cn config.Connector, tn teamNet, extra config.TeamNetwork) (any, string) {
-	cond := map[string]any{}
-	if len(tn.cidrs) > 0 {
-		cond["NotIpAddress"] = map[string]any{"aws:SourceIp": cidrStrings(tn.cidrs)}
+// neither from the team's public CIDRs nor, through one of its VPC
+// endpoints, from its private CIDRs. Private ranges never appear in
+// aws:SourceIp (a request from a VPC arrives through an endpoint, and
+// aws:SourceIp is then absent): they become aws:VpcSourceIp under
+// aws:SourceVpce, and without vpc_endpoints they are refused.
+func s3BucketPolicy(team string, cn config.Connector, tn teamNet, extra config.TeamNetwork) (any, string, error) {
+	if err := needCIDRs(team, tn); err != nil {
+		return nil, "", err
+	}
+	public, private := splitCIDRs(tn)
+	if len(private) > 0 && len(extra.VPCEndpoints) == 0 {
+		return nil, "", netpolicyError(team, "%s: private ranges never reach S3 as aws:SourceIp; name the VPC endpoints they come through in network.teams.%s.vpc_endpoints, and they are written as aws:VpcSourceIp with aws:SourceVpce", strings.Join(cidrStrings(private), ", "), team)
+	}
+	resource := []string{"arn:aws:s3:::" + cn.Bucket + "/" + tn.prefix + "*"}
+	statement := func(sid string, cond map[string]any) map[string]any {
+		return map[string]any{"Sid": sid, "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": resource, "Condition": cond}
+	}
+	// Outside the endpoints: only the public ranges, if any. The
+	// conditions of one statement are ANDed.
+	outside := map[string]any{}
+	if len(public) > 0 {
+		outside["NotIpAddress"] = map[string]any{"aws:SourceIp": cidrStrings(public)}
 	}
 	if len(extra.VPCEndpoints) > 0 {
-		cond["StringNotEquals"] = map[string]any{"aws:SourceVpce": extra.VPCEndpoints}
+		outside["StringNotEquals"] = map[string]any{"aws:SourceVpce": extra.VPCEndpoints}
+	}
+	statements := []any{statement("SigngateDenyOutsideTeamNetwork", outside)}
+	if len(extra.VPCEndpoints) > 0 && len(private) > 0 {
+		// Through the endpoints: only from the private ranges.
+		statements = append(statements, statement("SigngateDenyOutsideTeamVpcRanges", map[string]any{
+			"StringEquals": map[string]any{"aws:SourceVpce": extra.VPCEndpoints},
+			"NotIpAddress": map[string]any{"aws:VpcSourceIp": cidrStrings(private)},
+		}))
 	}
 	note := "# Apply with: aws s3api put-bucket-policy --bucket " + cn.Bucket + " --policy file://policy.json\n" +
-		"# Merge the statement into an existing bucket policy rather than replacing it.\n"
-	if len(cond) == 0 {
-		note += "# WARNING: the team has no cidrs and no vpc_endpoints: no network restriction to write.\n"
-	}
-	return map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []any{map[string]any{
-			"Sid":       "SigngateDenyOutsideTeamNetwork",
-			"Effect":    "Deny",
-			"Principal": "*",
-			"Action":    "s3:*",
-			"Resource":  []string{"arn:aws:s3:::" + cn.Bucket + "/" + tn.prefix + "*"},
-			"Condition": cond,
-		}},
-	}, note
+		"# Merge the statements into an existing bucket policy rather than replacing it.\n"
+	return map[string]any{"Version": "2012-10-17", "Statement": statements}, note, nil
 }
 
 // azureNetworkRules is a storage account networkAcls (network rule set)
-// that denies by default and allows the team's public ranges and subnets.
-func azureNetworkRules(cn config.Connector, tn teamNet, extra config.TeamNetwork) (any, string) {
-	var ipRules []any
-	var skipped []string
-	for _, p := range tn.cidrs {
+// that denies by default and allows the team's public IPv4 ranges and its
+// subnets. Private ranges reach the account only through a subnet with a
+// service endpoint (azure_subnets), never as an ipRule; IPv6 ranges cannot
+// be written as ipRules.
+func azureNetworkRules(team string, cn config.Connector, tn teamNet, extra config.TeamNetwork) (any, string, error) {
+	if err := needCIDRs(team, tn); err != nil {
+		return nil, "", err
+	}
+	public, private := splitCIDRs(tn)
+	if len(private) > 0 && len(extra.AzureSubnets) == 0 {
+		return nil, "", netpolicyError(team, "%s: private ranges never reach Azure Storage as a public source address; name the subnets they come from in network.teams.%s.azure_subnets, and they are written as virtualNetworkRules", strings.Join(cidrStrings(private), ", "), team)
+	}
+	ipRules := []any{}
+	for _, p := range public {
 		switch {
 		case !p.Addr().Is4():
-			skipped = append(skipped, p.String()+" (IPv6 is not supported in ipRules)")
-		case p.Addr().IsPrivate() || p.Addr().IsLoopback():
-			skipped = append(skipped, p.String()+" (private ranges reach Azure through azure_subnets, not ipRules)")
+			return nil, "", netpolicyError(team, "%s: Azure storage ipRules take IPv4 ranges only", p)
 		case p.Bits() >= 31:
 			// Azure takes /31 and /32 only as single addresses.
 			ipRules = append(ipRules, map[string]any{"value": p.Addr().String(), "action": "Allow"})
@@ -190,31 +247,35 @@ func azureNetworkRules(cn config.Connector, tn teamNet, extra config.TeamNetwork
 	for _, id := range extra.AzureSubnets {
 		vnet = append(vnet, map[string]any{"id": id, "action": "Allow"})
 	}
-	if ipRules == nil {
-		ipRules = []any{}
-	}
 	note := "# Apply to the storage account of container " + cn.Container + " (account " + cn.Credentials.AccountName + "):\n" +
 		"#   az storage account update --name " + cn.Credentials.AccountName + " --default-action Deny ... (or ARM networkAcls)\n" +
 		"# Azure network rules are per storage account, not per container: every container of the account is covered.\n"
-	for _, s := range skipped {
-		note += "# skipped " + s + "\n"
+	if len(private) > 0 {
+		note += "# " + strings.Join(cidrStrings(private), ", ") + " are allowed through the subnets of virtualNetworkRules.\n"
 	}
 	return map[string]any{
 		"defaultAction":       "Deny",
 		"bypass":              "None",
 		"ipRules":             ipRules,
 		"virtualNetworkRules": vnet,
-	}, note
+	}, note, nil
 }
 
-// gcsAccessLevel is a VPC Service Controls basic access level listing the
-// team's CIDRs; a service perimeter around the bucket's project uses it.
-func gcsAccessLevel(policy, team string, tn teamNet) (string, string, error) {
+// gcsAccessLevel is a VPC Service Controls basic access level: the team's
+// public CIDRs as ipSubnetworks, and its private ones, which VPC Service
+// Controls only see inside a VPC network, as vpcNetworkSources of the
+// networks named in gcp_vpc_networks. Without those networks private
+// ranges are refused.
+func gcsAccessLevel(policy, team string, tn teamNet, extra config.TeamNetwork) (string, string, error) {
+	if err := needCIDRs(team, tn); err != nil {
+		return "", "", err
+	}
+	public, private := splitCIDRs(tn)
+	if len(private) > 0 && len(extra.GCPVPCNetworks) == 0 {
+		return "", "", netpolicyError(team, "%s: VPC Service Controls see private ranges only inside a VPC network; name the networks in network.teams.%s.gcp_vpc_networks, and they are written as vpcNetworkSources", strings.Join(cidrStrings(private), ", "), team)
+	}
 	if policy == "" {
 		policy = "ACCESS_POLICY_ID"
-	}
-	if len(tn.cidrs) == 0 {
-		return "", "", fmt.Errorf("team %s has no cidrs: an access level needs at least one", team)
 	}
 	name := "signgate_" + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
@@ -228,14 +289,31 @@ func gcsAccessLevel(policy, team string, tn teamNet) (string, string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: accessPolicies/%s/accessLevels/%s\n", policy, name)
 	fmt.Fprintf(&b, "title: signgate %s\n", team)
-	b.WriteString("basic:\n  conditions:\n  - ipSubnetworks:\n")
-	cidrs := cidrStrings(tn.cidrs)
-	slices.Sort(cidrs)
-	for _, c := range cidrs {
-		fmt.Fprintf(&b, "    - %s\n", c)
+	b.WriteString("basic:\n")
+	if len(public) > 0 && len(private) > 0 {
+		b.WriteString("  combiningFunction: OR\n") // either network path is enough
+	}
+	b.WriteString("  conditions:\n")
+	if len(public) > 0 {
+		b.WriteString("  - ipSubnetworks:\n")
+		cidrs := cidrStrings(public)
+		slices.Sort(cidrs)
+		for _, c := range cidrs {
+			fmt.Fprintf(&b, "    - %s\n", c)
+		}
+	}
+	if len(private) > 0 {
+		b.WriteString("  - vpcNetworkSources:\n")
+		cidrs := cidrStrings(private)
+		slices.Sort(cidrs)
+		for _, n := range extra.GCPVPCNetworks {
+			fmt.Fprintf(&b, "    - vpcSubnetwork:\n        network: %s\n        vpcIpSubnetworks:\n", n)
+			for _, c := range cidrs {
+				fmt.Fprintf(&b, "        - %s\n", c)
+			}
+		}
 	}
 	note := "# Create with: gcloud access-context-manager levels create " + name + " --policy=" + policy + " --basic-level-spec=<conditions part>\n" +
-		"# then add the level to the service perimeter around the bucket's project. VPC Service Controls only see\n" +
-		"# public source ranges and VPC networks: private RFC 1918 ranges must come through a VPC network in the perimeter.\n"
+		"# then add the level to the service perimeter around the bucket's project.\n"
 	return b.String(), note, nil
 }

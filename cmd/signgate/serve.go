@@ -107,8 +107,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		server.WithBodyLimit(cfg.Server.BodyLimitBytes),
 		server.WithTrustedProxies(trusted),
 		server.WithMetrics(reg),
-		server.WithExplainSubjects(cfg.Policy.ExplainSubjects),
+		server.WithExplainSubjects(cfg.Policy.Admins()),
 		server.WithRequireSigners(cfg.Server.RequireSigners),
+		server.WithCORS(server.CORS{AllowedOrigins: cfg.Server.CORS.AllowedOrigins, AllowedHeaders: cfg.Server.CORS.AllowedHeaders, AllowedMethods: cfg.Server.CORS.AllowedMethods, MaxAge: cfg.Server.CORS.MaxAge.Duration}),
 	}
 	if cfg.MetricsOnMain() {
 		opts = append(opts, server.WithMetricsRoute(reg))

@@ -40,6 +40,9 @@ type Network struct {
 type TeamNetwork struct {
 	VPCEndpoints []string `json:"vpc_endpoints"` // S3: aws:SourceVpce values
 	AzureSubnets []string `json:"azure_subnets"` // Azure: virtual network subnet resource ids
+	// GCPVPCNetworks are the VPC networks (//compute.googleapis.com/projects/P/global/networks/N)
+	// whose private ranges a GCS access level admits (vpcNetworkSources).
+	GCPVPCNetworks []string `json:"gcp_vpc_networks"`
 }
 
 // Server holds HTTP settings.
@@ -61,6 +64,8 @@ type Server struct {
 	// RequireSigners keeps /readyz at 503 while any connector cannot sign
 	// (credentials not obtained, signBlob refused, no delegation key).
 	RequireSigners bool `json:"require_signers"`
+	// CORS lets browser pages of other origins call the API (cors.go).
+	CORS CORS `json:"cors"`
 	// Transport: timeouts, header size, connection caps and the rate limit
 	// per principal (limits.go).
 	Transport
@@ -242,6 +247,7 @@ func (c *Config) Validate() error {
 		bad("server.body_limit_bytes", "must be at least 1024")
 	}
 	c.Server.TLS.validate("server.tls", bad)
+	c.Server.CORS.validate("server.cors", bad)
 	c.Server.Transport.validate("server", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {

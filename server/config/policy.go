@@ -34,8 +34,16 @@ type Policy struct {
 	// Verification requires every bundle to be signed (.signatures.json)
 	// by one of these keys.
 	Verification *Verification `json:"verification"`
-	// ExplainSubjects may ask POST /v1/decide?explain=full for OPA's trace.
+	// AdminSubjects may ask POST /v1/decide?explain for OPA's trace and
+	// decide as any subject (docs/api.md).
+	AdminSubjects []string `json:"admin_subjects"`
+	// ExplainSubjects is the former name of AdminSubjects; both count.
 	ExplainSubjects []string `json:"explain_subjects"`
+}
+
+// Admins are the subjects of admin_subjects and explain_subjects.
+func (p *Policy) Admins() []string {
+	return append(append([]string{}, p.AdminSubjects...), p.ExplainSubjects...)
 }
 
 // Verification is OPA's bundle signature verification: keys by id, the key
@@ -114,6 +122,11 @@ func (p *Policy) validate(path string, bad func(path, format string, args ...any
 	for i, s := range p.ExplainSubjects {
 		if strings.TrimSpace(s) == "" {
 			bad(fmt.Sprintf("%s.explain_subjects[%d]", path, i), "empty subject")
+		}
+	}
+	for i, s := range p.AdminSubjects {
+		if strings.TrimSpace(s) == "" {
+			bad(fmt.Sprintf("%s.admin_subjects[%d]", path, i), "empty subject")
 		}
 	}
 }

@@ -79,6 +79,7 @@ policy:
 		{name: "refuses a key_id that names no key", givenYAML: "policy: {source: directory, directory: /x, verification: {key_id: other, keys: {k: {key_file: /k}}}}", wantErr: "policy.verification.key_id"},
 		{name: "refuses OPA keys beside policy.verification", givenYAML: service + "    keys: {ci: {key: x}}\n  verification: {keys: {k: {key_file: /k}}}\n", wantErr: "policy.opa_config.keys: set verification keys in policy.verification or here"},
 		{name: "refuses an empty explain subject", givenYAML: "policy: {explain_subjects: ['']}", wantErr: "policy.explain_subjects[0]"},
+		{name: "refuses an empty admin subject", givenYAML: "policy: {admin_subjects: [ops, '']}", wantErr: "policy.admin_subjects[1]"},
 		{name: "refuses an unknown policy field", givenYAML: "policy: {sauce: embedded}", wantErr: "sauce"},
 	}
 	for _, tc := range tests {
@@ -136,5 +137,15 @@ func TestExpandOPAConfig(t *testing.T) {
 	c.Policy.OPAConfig = json.RawMessage(`{"services": {"hub": {"url": "${NOT_SET_ANYWHERE}"}}}`)
 	if _, err := c.Policy.ExpandOPAConfig(); err == nil || !strings.Contains(err.Error(), "NOT_SET_ANYWHERE") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAdminsAreAdminSubjectsAndTheFormerExplainSubjects(t *testing.T) {
+	c, err := config.Parse([]byte(base + "policy: {admin_subjects: [ops], explain_subjects: [alice]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Policy.Admins(), ","); got != "ops,alice" {
+		t.Fatalf("admins %q, want ops,alice", got)
 	}
 }

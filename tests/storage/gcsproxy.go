@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	backend  *httputil.ReverseProxy
+	sessions sync.Map     // upload_id -> *session, opened by a verified start
 	Passed   atomic.Int64 // requests forwarded
 	Refused  atomic.Int64 // requests answered 403
 	lastDeny atomic.Value // string: why the last refusal happened
@@ -40,6 +42,26 @@ func (p *Proxy) setBackend(target *url.URL) {
 			// fake-gcs-server serves the XML API only for its public host,
 			// which is the proxy's own address.
 			r.Out.Host = r.In.Host
+			// fake-gcs-server loses the object name of an XML API
+			// resumable start (POST /bucket/object, x-goog-resumable:
+			// start); its JSON API form of the same start keeps it.
+			if r.In.Method == http.MethodPost && r.In.Header.Get("x-goog-resumable") == "start" {
+				if bucket, object, ok := strings.Cut(strings.TrimPrefix(r.In.URL.Path, "/"), "/"); ok {
+					r.Out.URL.Path, r.Out.URL.RawPath = "/upload/storage/v1/b/"+bucket+"/o", ""
+					r.Out.URL.RawQuery = url.Values{"uploadType": {"resumable"}, "name": {object}}.Encode()
+				}
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			p.noteChunk(resp)
+			// A resumable session URI is its own credential, as on GCS:
+			// the proxy lets through the sessions it saw opened.
+			if loc, err := url.Parse(resp.Header.Get("Location")); err == nil {
+				if id := loc.Query().Get("upload_id"); id != "" {
+					p.sessions.Store(id, &session{})
+				}
+			}
+			return nil
 		},
 	}
 }
@@ -51,6 +73,9 @@ func (p *Proxy) LastRefusal() string {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.answerStatus(w, r) {
+		return
+	}
 	if err := p.verify(r); err != nil {
 		p.Refused.Add(1)
 		p.lastDeny.Store(fmt.Sprintf("%s %s: %v", r.Method, r.URL.Path, err))
@@ -87,6 +112,12 @@ func (p *Proxy) verify(r *http.Request) error {
 	if p.Now != nil {
 		now = p.Now
 	}
+	if id := r.URL.Query().Get("upload_id"); id != "" && r.URL.Query().Get("X-Goog-Signature") == "" {
+		if _, ok := p.sessions.Load(id); ok {
+			return nil
+		}
+		return deny("AccessDenied", "no such resumable session")
+	}
 	if r.URL.Query().Get("X-Goog-Signature") == "" {
 		return deny("AccessDenied", "anonymous caller does not have storage.objects access")
 	}
@@ -120,4 +151,57 @@ func writeXMLError(w http.ResponseWriter, err error) {
 	w.WriteHeader(http.StatusForbidden)
 	_, _ = w.Write([]byte(xml.Header))
 	_, _ = w.Write(body)
+}
+
+// session is what the proxy saw of a resumable session's chunks.
+type session struct {
+	mu        sync.Mutex
+	committed int64 // bytes GCS holds, from the last 308's Range
+	complete  bool
+}
+
+// noteChunk records how far a session got from the backend's answer to a
+// chunk.
+func (p *Proxy) noteChunk(resp *http.Response) {
+	v, ok := p.sessions.Load(resp.Request.URL.Query().Get("upload_id"))
+	if !ok || resp.Request.Method != http.MethodPut {
+		return
+	}
+	s := v.(*session)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case resp.StatusCode == http.StatusPermanentRedirect:
+		var last int64
+		if _, err := fmt.Sscanf(resp.Header.Get("Range"), "bytes=0-%d", &last); err == nil {
+			s.committed = last + 1
+		}
+	case resp.StatusCode/100 == 2:
+		s.complete = true
+	}
+}
+
+// answerStatus answers a session's status query (Content-Range: bytes */N)
+// as GCS does, from what the proxy saw: fake-gcs-server takes the query for
+// a last, empty chunk and finishes the object (fake-gcs-server issue #1149).
+func (p *Proxy) answerStatus(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPut || !strings.HasPrefix(r.Header.Get("Content-Range"), "bytes */") {
+		return false
+	}
+	v, ok := p.sessions.Load(r.URL.Query().Get("upload_id"))
+	if !ok {
+		return false
+	}
+	s := v.(*session)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.complete {
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	if s.committed > 0 {
+		w.Header().Set("Range", fmt.Sprintf("bytes=0-%d", s.committed-1))
+	}
+	w.WriteHeader(http.StatusPermanentRedirect)
+	return true
 }
