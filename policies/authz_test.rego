@@ -42,11 +42,15 @@ base := {
 # on the data it names and on nothing else in data.json: a key the policy
 # starts to read (a deny-list, say) gets its fixture value here, once.
 decision_of(req, data_teams) := d if {
-	d := authz.decision with input as req with data.signgate.teams as data_teams
+	d := authz.decision with input as req
+		with data.signgate.teams as data_teams
+		with data.signgate.blocked_subjects as []
 }
 
 reasons_of(req, data_teams) := r if {
-	r := authz.reasons with input as req with data.signgate.teams as data_teams
+	r := authz.reasons with input as req
+		with data.signgate.teams as data_teams
+		with data.signgate.blocked_subjects as []
 }
 
 # The shipped example teams (policies/data.json), named for the tests of the
@@ -351,7 +355,7 @@ test_a_malformed_deny_list_blocks_everyone_it_covers if {
 	denied_in({}, with_vision(object.union(teams.vision, {"blocked_subjects": {"alice": true}})), {"subject_blocked"})
 }
 
-test_shipped_data_blocks_nobody if {
+test_example_data_blocks_nobody if {
 	count(data.signgate.blocked_subjects) == 0
 	authz.decision.allow == true with input as object.union(base, {"subject": {"teams": ["vision"]}, "action": {"team": "vision"}})
 }
