@@ -42,11 +42,15 @@ base := {
 # on the data it names and on nothing else in data.json: a key the policy
 # starts to read (a deny-list, say) gets its fixture value here, once.
 decision_of(req, data_teams) := d if {
-	d := authz.decision with input as req with data.signgate.teams as data_teams
+	d := authz.decision with input as req
+		with data.signgate.teams as data_teams
+		with data.signgate.blocked_subjects as []
 }
 
 reasons_of(req, data_teams) := r if {
-	r := authz.reasons with input as req with data.signgate.teams as data_teams
+	r := authz.reasons with input as req
+		with data.signgate.teams as data_teams
+		with data.signgate.blocked_subjects as []
 }
 
 # The shipped example teams (policies/data.json), named for the tests of the
@@ -402,10 +406,15 @@ test_blocking_wins_over_membership_in_team_data if {
 }
 
 test_blocks_a_namespaced_principal_and_only_it if {
-	d := decide({"subject": {"principal": "key:alice"}}) with data.signgate.blocked_subjects as ["key:alice"]
+	d := authz.decision with input as object.union(base, {"subject": {"principal": "key:alice"}})
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["key:alice"]
 	d.reasons == {"subject_blocked"}
 	token_alice := {"subject": {"principal": "jwt:https://login.example.com/#alice", "auth_method": "jwt"}}
-	decide(token_alice).allow == true with data.signgate.blocked_subjects as ["key:alice"]
+	e := authz.decision with input as object.union(base, token_alice)
+		with data.signgate.teams as teams
+		with data.signgate.blocked_subjects as ["key:alice"]
+	e.allow == true
 	vision := object.union(teams.vision, {"blocked_subjects": ["jwt:https://login.example.com/#alice"]})
 	denied_in(token_alice, with_vision(vision), {"subject_blocked"})
 }

@@ -55,6 +55,9 @@ func (s *Server) handleSignBatch(c echo.Context) error {
 		return invalid(fmt.Sprintf("items holds %d items, over the limit of %d", n, maxBatchItems))
 	}
 	r := c.Request()
+	if err := spendItems(r.Context(), "", len(req.Items), 0); err != nil { // limits.go
+		return err
+	}
 	ctx, p, ip, ua, now := r.Context(), principal(c), c.RealIP(), r.UserAgent(), s.now()
 	outs := make([]*outcome, len(req.Items))
 	var next atomic.Int64

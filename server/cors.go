@@ -41,7 +41,7 @@ func WithCORS(c CORS) Option {
 			AllowOrigins:     c.AllowedOrigins,
 			AllowMethods:     methods,
 			AllowHeaders:     headers,
-			ExposeHeaders:    []string{echo.HeaderXRequestID},
+			ExposeHeaders:    []string{echo.HeaderXRequestID, echo.HeaderRetryAfter, "RateLimit", "RateLimit-Policy"}, // limits.go
 			AllowCredentials: false,
 			MaxAge:           int(maxAge.Seconds()),
 		})

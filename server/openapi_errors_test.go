@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/signgate/signgate/server/ratelimit"
 )
 
 // TestOpenAPIDocumentsTheClientErrorsEachRouteGives drives every API route
@@ -93,6 +95,24 @@ func TestOpenAPIDocumentsTheClientErrorsEachRouteGives(t *testing.T) {
 			}
 			route := tt.givenMethod + " " + strings.SplitN(tt.givenPath, "?", 2)[0]
 			given[route] = append(given[route], r.status)
+		})
+	}
+
+	// Every authenticated route answers 429 to a principal over its budget:
+	// with a budget of one unit, the second call.
+	for _, route := range []struct{ method, path, body string }{
+		{"POST", "/v1/sign", read}, {"POST", "/v1/sign/batch", `{"items":[` + read + `]}`},
+		{"POST", "/v1/uploads", `{"team":"web","object":"a","size":1}`}, {"POST", "/v1/decide", read},
+		{"GET", "/v1/policy", ""}, {"GET", "/v1/connectors", ""},
+	} {
+		t.Run(route.path+": a principal over its budget", func(t *testing.T) {
+			hl, _, _ := limitedHarness(t, ratelimit.Limit{Rate: 1, Burst: 1}, 4)
+			hl.do(t, route.method, route.path, aliceKey, route.body)
+			r := hl.do(t, route.method, route.path, aliceKey, route.body)
+			if r.status != 429 || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("status %d, want a 429 problem: %s", r.status, r.raw)
+			}
+			given[route.method+" "+route.path] = append(given[route.method+" "+route.path], r.status)
 		})
 	}
 

@@ -36,6 +36,9 @@ type Server struct {
 	explainers map[string]bool     // subjects allowed ?explain=full (policy.go)
 	cors       echo.MiddlewareFunc // nil: off (cors.go)
 
+	rateLimits *RateLimits // limits.go: as configured
+	limits     *limits     // and as running; nil: none
+
 	requireSigners bool               // readiness.go
 	readiness      connectorReadiness // readiness.go
 
@@ -90,6 +93,7 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 		s.log.Error("the active policy names connectors that are not configured; its decisions for those teams fail closed", "err", err)
 	}
 	s.metrics = newMetrics(s.metricsReg, engine)
+	s.initLimits()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s.routeEchoLogs(e) // echolog.go
@@ -108,13 +112,15 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	}
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
-	requireAuth := authenticate(s.auth, s.log)
-	e.POST("/v1/sign", s.deciding("/v1/sign", s.sign), requireAuth)
-	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth) // each item a deciding request of its own
-	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth)
-	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth)
-	e.GET("/v1/policy", s.handlePolicy, requireAuth)
-	e.GET("/v1/connectors", s.handleConnectors, requireAuth)
+	// Then the principal's limits: one item up front, the rest once the
+	// handler knows the cost (limits.go).
+	requireAuth, limit, limitBatch := authenticate(s.auth, s.log), s.limitRequests(1), s.limitRequests(0)
+	e.POST("/v1/sign", s.deciding("/v1/sign", s.sign), requireAuth, limit)
+	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth, limitBatch) // each item a deciding request of its own
+	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth, limit)
+	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth, limit)
+	e.GET("/v1/policy", s.handlePolicy, requireAuth, limit)
+	e.GET("/v1/connectors", s.handleConnectors, requireAuth, limit)
 	return e
 }
 

@@ -47,8 +47,9 @@ func (r *recorder) Record(_ context.Context, rec *server.Record) error {
 }
 
 type options struct {
-	engine  *authz.Engine
-	signers map[string]signer.Signer
+	engine     *authz.Engine
+	signers    map[string]signer.Signer
+	serverOpts []server.Option
 }
 
 // newHarness serves the embedded policy and example data with real
@@ -64,7 +65,7 @@ func newHarness(t testing.TB, mods ...func(*options)) *harness {
 	}
 	auth := testKeys(t)
 	rec := &recorder{}
-	e := server.New(o.engine, o.signers, auth, server.WithClock(clock), server.WithAuditor(rec))
+	e := server.New(o.engine, o.signers, auth, append([]server.Option{server.WithClock(clock), server.WithAuditor(rec)}, o.serverOpts...)...)
 	return &harness{e: e, records: rec}
 }
 

@@ -21,6 +21,9 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*signResponse,
 	if err != nil {
 		return nil, err
 	}
+	if err := spendItems(ctx, sg.Provider(), 1, 1); err != nil { // limits.go: RSA costs more
+		return nil, err
+	}
 	cs := d.Constraints
 	ipRange, network := bindNetwork(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)

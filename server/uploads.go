@@ -123,6 +123,9 @@ func (s *Server) upload(c echo.Context, dc *decision) (any, error) {
 		return nil, err
 	}
 	r := c.Request()
+	if err := spendItems(r.Context(), "", uploadParts(&req), 1); err != nil { // limits.go: one item per part
+		return nil, err
+	}
 	if err := s.decideInto(r.Context(), dc, buildUploadInput(principal(c), &req, c.RealIP(), r.UserAgent(), s.now())); err != nil {
 		return nil, err
 	}
@@ -138,6 +141,11 @@ func (s *Server) startUpload(ctx context.Context, dc *decision, req *uploadReque
 	sg, err := s.signerFor(d)
 	if err != nil {
 		return nil, err
+	}
+	if n := uploadParts(req); sg.Provider() == "gcs" {
+		if err := spendItems(ctx, sg.Provider(), n, n); err != nil { // limits.go: RSA costs more
+			return nil, err
+		}
 	}
 	up, ok := sg.(signer.Uploader)
 	if !ok {
@@ -195,4 +203,10 @@ func nonNil(h map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return h
+}
+
+// uploadParts is the number of parts of a valid request.
+func uploadParts(req *uploadRequest) int {
+	parts, _, _ := signer.PlanParts(req.Size, req.PartSize)
+	return max(len(parts), 1)
 }

@@ -133,6 +133,9 @@ func writeFixture(root, dir, auditSink string) (*fixture, error) {
 	}
 
 	var cfg strings.Builder
+	// The harness loads one server from one address with one key: no
+	// per-IP or per-principal limit may shape what it measures.
+	cfg.WriteString("server:\n  max_connections: 8192\n  max_connections_per_ip: -1\n  rate_limit: {store: none}\n")
 	fmt.Fprintf(&cfg, "policy:\n  source: directory\n  directory: %q\n", fx.bundleDir)
 	fmt.Fprintf(&cfg, "audit:\n  sink: %s # console: JSON lines on stdout, drained by the harness\n", auditSink)
 	cfg.WriteString("auth:\n  api_keys:\n")

@@ -243,6 +243,11 @@ func diffFields(path string, a, b reflect.Value, out *[]string) {
 		t, tagged := a.Type(), false
 		for i := range t.NumField() {
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name == "" && t.Field(i).Anonymous { // an embedded struct's fields are its parent's
+				tagged = true
+				diffFields(path, a.Field(i), b.Field(i), out)
+				continue
+			}
 			if name == "" || name == "-" || !t.Field(i).IsExported() {
 				continue
 			}

@@ -198,6 +198,9 @@ connectors:
 			want: []string{"listen"}},
 		{name: "a duration is one field", change: func(c *config.Config) { c.Server.ShutdownTimeout.Duration = time.Second },
 			want: []string{"server.shutdown_timeout"}},
+		{name: "transport limits and the rate limit need a restart", change: func(c *config.Config) {
+			c.Server.ReadHeaderTimeout.Duration, c.Server.RateLimit.Rate = time.Second, 5
+		}, want: []string{"server.read_header_timeout", "server.rate_limit.rate"}},
 		{name: "a connector's bucket is named by its connector", change: func(c *config.Config) {
 			cn := c.Connectors["vision-s3"]
 			cn.Bucket = "other"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 
@@ -122,6 +123,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		defer stopMetrics(context.Background())
 	}
+	limitOpts, closeLimits, err := rateLimits(cfg.Server.RateLimit, log) // ratelimit.go
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
+	opts = append(opts, limitOpts...)
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}
@@ -138,19 +145,23 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		rl.load = loadConfig(*cfgPath, *listen)
 	}
 
-	ln, err := openListener(cfg, log, rl) // tls.go: TCP, and TLS with server.tls
+	conns := newConnMetrics(reg)
+	ln, err := openListener(cfg, log, rl, func(ln net.Listener) net.Listener { // tls.go: TCP, and TLS with server.tls
+		return capConnections(ln, cfg.Server.Transport, conns)
+	})
 	if err != nil {
 		return err
 	}
 	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
-	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String())
+	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String(), "rate_limit", cfg.Server.RateLimit.String())
 	if dm != nil {
 		logs.flush()
 		dm.printHelp(stderr, ln.Addr().String())
 	}
 
 	e.Listener = ln
+	applyTransport(e, cfg.Server.Transport) // transport.go
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
 	select {
@@ -161,15 +172,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
-	defer cancel()
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String(), "flush_timeout", cfg.Audit.FlushTimeout.String())
 	// In-flight requests finish first, then their records are flushed,
-	// both within the one shutdown budget.
-	err = e.Shutdown(sctx)
-	if aerr := closeAudit(sctx); aerr != nil {
-		log.Error("audit flush incomplete", "err", aerr)
-		err = errors.Join(err, aerr)
-	}
-	return err
+	// each within its own budget.
+	return shutdown(e, cfg.Server.ShutdownTimeout.Duration, cfg.Audit.FlushTimeout.Duration, closeAudit, log)
 }

@@ -23,7 +23,7 @@ const tlsCheckEvery = 5 * time.Second
 // server.tls is set. The TLS files are loaded before the port is bound, so
 // that a bad file stops start-up with its field path, and SIGHUP reloads
 // them through rl.
-func openListener(cfg *config.Config, log *slog.Logger, rl *reloader) (net.Listener, error) {
+func openListener(cfg *config.Config, log *slog.Logger, rl *reloader, wrap func(net.Listener) net.Listener) (net.Listener, error) {
 	var tf *tlsFiles
 	if cfg.Server.TLS.Enabled() {
 		var err error
@@ -32,8 +32,11 @@ func openListener(cfg *config.Config, log *slog.Logger, rl *reloader) (net.Liste
 		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil || tf == nil {
-		return ln, err
+	if err != nil {
+		return nil, err
+	}
+	if ln = wrap(ln); tf == nil { // the connection caps (transport.go)
+		return ln, nil
 	}
 	rl.appliers = append(rl.appliers, reloadApplier{name: "tls", apply: func(*config.Config) error { return tf.reload() }})
 	return tls.NewListener(ln, tf.serverConfig()), nil

@@ -25,6 +25,9 @@ type Audit struct {
 	// StrictTimeout bounds how long a strict request waits for its record
 	// to be stored before it gets a 503. Default 5s.
 	StrictTimeout Duration `json:"strict_timeout"`
+	// FlushTimeout bounds the flush of queued records at shutdown, after
+	// server.shutdown_timeout has drained the requests. Default 10s.
+	FlushTimeout Duration `json:"flush_timeout"`
 	// InstanceID is this replica's labels.id in every record. Default: the
 	// host name.
 	InstanceID string `json:"instance_id"`
@@ -90,6 +93,7 @@ func (a *Audit) setDefaults() {
 	if a.StrictTimeout.Duration == 0 {
 		a.StrictTimeout.Duration = defaultStrictTimeout
 	}
+	setDuration(&a.FlushTimeout, defaultFlushTimeout)
 	if a.Rotation.MaxSizeMB == 0 {
 		a.Rotation.MaxSizeMB = defaultMaxSizeMB
 	}
@@ -143,6 +147,7 @@ func (a *Audit) validate(p string, bad func(path, format string, args ...any)) {
 	if d := a.StrictTimeout.Duration; d < 100*time.Millisecond || d > 5*time.Minute {
 		bad(p+".strict_timeout", "want 100ms to 5m, got %s", d)
 	}
+	validateFlushTimeout(p+".flush_timeout", a.FlushTimeout, bad)
 }
 
 func (s *AuditService) validate(p string, bad func(path, format string, args ...any)) {

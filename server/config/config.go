@@ -69,6 +69,9 @@ type Server struct {
 	StrictSecretFiles bool `json:"strict_secret_files"`
 	// CORS lets browser pages of other origins call the API (cors.go).
 	CORS CORS `json:"cors"`
+	// Transport: timeouts, header size, connection caps and the rate limit
+	// per principal (limits.go).
+	Transport
 }
 
 // Auth lists the credentials signgate accepts.
@@ -206,6 +209,7 @@ func (c *Config) SetDefaults() {
 	if c.Server.BodyLimitBytes == 0 {
 		c.Server.BodyLimitBytes = 64 << 10
 	}
+	c.Server.Transport.setDefaults(len(c.Server.TrustedProxies) > 0)
 	c.Policy.setDefaults()
 	c.Audit.setDefaults()
 	c.Metrics.setDefaults()
@@ -247,6 +251,7 @@ func (c *Config) Validate() error {
 	}
 	c.Server.TLS.validate("server.tls", bad)
 	c.Server.CORS.validate("server.cors", bad)
+	c.Server.Transport.validate("server", bad)
 	c.Policy.validate("policy", bad)
 	if len(c.Auth.APIKeys) == 0 && c.Auth.OIDC == nil {
 		bad("auth", "at least one of api_keys or oidc is required; signgate has no unauthenticated mode")

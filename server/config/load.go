@@ -209,8 +209,7 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string, expand bool) 
 	}
 	fields := map[string]reflect.StructField{}
 	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for _, f := range reflect.VisibleFields(t) { // an embedded struct's fields are its parent's
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" || name == "" {
 			continue

@@ -170,7 +170,11 @@ func writeConfig(path, listen, policyDir, saFile string, s *storage.Servers, key
 		}
 	}
 	cfg := map[string]any{
-		"listen":     listen,
+		"listen": listen,
+		// Every request of the suite comes from one address and two keys,
+		// hundreds at a time: the caps on connections per IP and requests
+		// per principal in flight are above what it sends.
+		"server":     map[string]any{"max_connections_per_ip": 1024, "rate_limit": map[string]any{"max_concurrent": 512}},
 		"policy":     map[string]any{"source": "directory", "directory": policyDir},
 		"auth":       map[string]any{"api_keys": apiKeys},
 		"connectors": connectors,
