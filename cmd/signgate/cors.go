@@ -28,27 +28,17 @@ func (o *origins) Set(v string) error { *o = append(*o, v); return nil }
 
 func corsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cors", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "path to the YAML configuration")
-	dev := fs.Bool("dev", false, "use the dev configuration and embedded policy data")
-	team := fs.String("team", "", "the team to write the rules for")
+	tf := addTeamFlags(fs, "the rules")
 	var from origins
 	fs.Var(&from, "origin", "an origin of the browser pages (repeatable; default server.cors.allowed_origins)")
 	if _, err := parseArgs(fs, args, stdout, corsUsage, 0); err != nil {
 		return err
 	}
-	if *team == "" || *dev == (*cfgPath != "") {
-		return usagef(fs.Name(), "cors needs --team T and exactly one of --dev and --config FILE")
-	}
-	var cfg *config.Config
-	var err error
-	if *dev {
-		cfg, _, err = devConfig()
-	} else {
-		cfg, err = config.Load(*cfgPath)
-	}
+	cfg, err := tf.load(fs.Name())
 	if err != nil {
 		return err
 	}
+	team := tf.team
 	if len(from) == 0 {
 		from = cfg.Server.CORS.AllowedOrigins
 	}

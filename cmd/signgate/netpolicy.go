@@ -27,25 +27,15 @@ level, holding the CIDRs that the policy data gives the team.
 // enforces them, so that a leaked URL is useless outside the network.
 func netpolicyCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("netpolicy", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "path to the YAML configuration")
-	dev := fs.Bool("dev", false, "use the dev configuration and embedded policy data")
-	team := fs.String("team", "", "the team to write the control for")
+	tf := addTeamFlags(fs, "the control")
 	if _, err := parseArgs(fs, args, stdout, netpolicyUsage, 0); err != nil {
 		return err
 	}
-	if *team == "" || *dev == (*cfgPath != "") {
-		return usagef(fs.Name(), "netpolicy needs --team T and exactly one of --dev and --config FILE")
-	}
-	var cfg *config.Config
-	var err error
-	if *dev {
-		cfg, _, err = devConfig()
-	} else {
-		cfg, err = config.Load(*cfgPath)
-	}
+	cfg, err := tf.load(fs.Name())
 	if err != nil {
 		return err
 	}
+	team := tf.team
 	b, err := loadBundle(cfg)
 	if err != nil {
 		return err
