@@ -153,8 +153,8 @@ func droppedTotal(t *testing.T, admin string) (total float64, byReason map[strin
 	return total, byReason
 }
 
-// TestDecisionLogServiceDownUnderLoad: workers sign (and get denied)
-// without pause while the decision-log service answers 503 for half a
+// TestDecisionLogServiceDownUnderLoad: two paced workers sign and two get
+// denied without pause while the decision-log service answers 503 for half a
 // second and then closes connections for half a second, before it comes
 // back. strict: every URL handed out has a record the service
 // acknowledged, and a request whose record could not be stored got a 503
@@ -342,7 +342,7 @@ func (f *flappingBundleService) handle(w http.ResponseWriter, r *http.Request) {
 // TestBundleServerFlapsLastGoodRevisionServes: with revision "good" active,
 // the bundle server flaps between down, closed, corrupt, uncompilable,
 // forged and good, polled every second and retried on every error, while
-// workers sign without pause. Every request is decided by revision "good"
+// workers sign. Every request is decided by revision "good"
 // (its TTL of 600 s, where the forged one has 60 s), none gets a 503 or a
 // 500, and /v1/policy shows "good" at the end.
 func TestBundleServerFlapsLastGoodRevisionServes(t *testing.T) {
@@ -404,7 +404,7 @@ audit: {sink: none}
 
 	f.steady.Store(false)
 	// Paced under the key's rate limit (1,000 a second by default).
-	const workers, maxPerWorker, pace = 4, 1000, 5 * time.Millisecond
+	const workers, maxPerWorker, pace = 4, 2000, 5 * time.Millisecond
 	var ok, wrongTTL atomic.Int64
 	var mu sync.Mutex
 	bad := map[string]int{}
@@ -454,14 +454,23 @@ audit: {sink: none}
 			}
 		})
 	}
-	// The flap lasts as long as the load: 3.5 s, or until every worker
-	// has made its calls.
+	// The flap lasts as long as the load: 3.5 s and at least one whole
+	// cycle, at most 10 s or until every worker has made its calls.
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	start := time.Now()
-	select {
-	case <-time.After(3500 * time.Millisecond):
-	case <-finished:
+	cycled := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.next >= len(flapCycle)
+	}
+wait:
+	for time.Since(start) < 3500*time.Millisecond || !cycled() && time.Since(start) < 10*time.Second {
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-finished:
+			break wait
+		}
 	}
 	close(stop)
 	<-finished
