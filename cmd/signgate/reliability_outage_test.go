@@ -165,10 +165,11 @@ func TestDecisionLogServiceDownUnderLoad(t *testing.T) {
 	for _, mode := range []string{"strict", "best_effort"} {
 		t.Run(mode, func(t *testing.T) {
 			logs := newFlakyLogService(t)
-			// A buffer that the denials of the outage overfill, and that the
-			// issued URLs of a paced signer do not.
+			// An upload buffer (uploads once a second) that the unpaced
+			// denials overfill, the more so while the service is down, and
+			// that the issued URLs of the paced signers do not.
 			_, c, admin := limitsServe(t, "", fmt.Sprintf(
-				"{mode: %s, sink: service, service: {url: %q, min_delay: 1s, max_delay: 1s, timeout: 1s}, buffer_size: 2000, strict_timeout: 2s}",
+				"{mode: %s, sink: service, service: {url: %q, min_delay: 1s, max_delay: 1s, timeout: 1s}, buffer_size: 800, strict_timeout: 2s}",
 				mode, logs.URL))
 			// At most 20,000 calls: within the key's rate-limit burst.
 			const signers, deniers, maxPerWorker = 2, 2, 5000
@@ -209,7 +210,7 @@ func TestDecisionLogServiceDownUnderLoad(t *testing.T) {
 				}
 			}
 			for range signers {
-				wg.Go(func() { worker("vision", 5*time.Millisecond) })
+				wg.Go(func() { worker("vision", 20*time.Millisecond) })
 			}
 			for range deniers {
 				wg.Go(func() { worker("research", 0) })
