@@ -67,6 +67,9 @@ func BenchmarkDecide100Teams(b *testing.B) {
 	}
 }
 
+// benchIssuer is the token issuer of the generated callers.
+const benchIssuer = "https://login.example.com/"
+
 // generateTeams makes n teams in the shape of docs/policy.md's data, and
 // one granted request per team.
 func generateTeams(n int) (map[string]any, []*authz.Input) {
@@ -81,8 +84,8 @@ func generateTeams(n int) (map[string]any, []*authz.Input) {
 			"max_ttl":    map[string]any{"read": 3600, "write": 86400, "delete": 3600},
 		}
 		in := &authz.Input{
-			Subject: authz.Subject{ID: fmt.Sprintf("user-%d", i), Teams: []string{"shared", name}, AuthMethod: "jwt",
-				Claims: map[string]any{}},
+			Subject: authz.Subject{ID: fmt.Sprintf("user-%d", i), Principal: fmt.Sprintf("jwt:%s#user-%d", benchIssuer, i),
+				Teams: []string{"shared", name}, AuthMethod: "jwt", Claims: map[string]any{}},
 			Action: authz.Action{Team: name, Operation: "read", Object: "runs/42/model.pt", ExpiresIn: 900},
 			Source: authz.Source{IP: "10.1.2.3", UserAgent: "bench"},
 			Time:   "2026-11-27T10:00:00Z",
@@ -91,13 +94,14 @@ func generateTeams(n int) (map[string]any, []*authz.Input) {
 			t["cidrs"] = []any{"192.168.0.0/16", fmt.Sprintf("10.%d.0.0/16", i), "172.16.0.0/12"}
 			in.Source.IP = fmt.Sprintf("10.%d.7.9", i)
 		}
-		if i%3 == 0 { // a members list; the caller is in it, not by token
+		if i%3 == 0 { // a members list of token principals; the caller is in it, not by token
 			members := make([]any, 20)
 			for m := range members {
-				members[m] = fmt.Sprintf("member-%d-%d", i, m)
+				members[m] = fmt.Sprintf("jwt:%s#member-%d-%d", benchIssuer, i, m)
 			}
 			t["members"] = members
 			in.Subject.ID, in.Subject.Teams = fmt.Sprintf("member-%d-%d", i, 17), []string{"shared"}
+			in.Subject.Principal = fmt.Sprintf("jwt:%s#%s", benchIssuer, in.Subject.ID)
 		}
 		if i%4 == 0 { // uploads: a size cap, and on some teams constraints
 			t["max_upload_bytes"] = 68719476736

@@ -56,6 +56,7 @@ var (
 	keyForm        = ast.StringTerm("form")
 	keySubject     = ast.StringTerm("subject")
 	keyID          = ast.StringTerm("id")
+	keyPrincipal   = ast.StringTerm("principal")
 	keyTeams       = ast.StringTerm("teams")
 	keyAuthMethod  = ast.StringTerm("auth_method")
 	keyClaims      = ast.StringTerm("claims")
@@ -101,6 +102,7 @@ func (in *Input) AST() (ast.Value, error) {
 	return ast.NewObject(
 		ast.Item(keySubject, ast.NewTerm(ast.NewObject(
 			ast.Item(keyID, ast.StringTerm(in.Subject.ID)),
+			ast.Item(keyPrincipal, ast.StringTerm(in.Subject.Principal)),
 			ast.Item(keyTeams, ast.ArrayTerm(teams...)),
 			ast.Item(keyAuthMethod, ast.StringTerm(in.Subject.AuthMethod)),
 			ast.Item(keyClaims, ast.NewTerm(claims)),

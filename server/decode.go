@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -32,16 +34,25 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 	if !utf8.Valid(body) {
 		return invalid("request body is not valid UTF-8")
 	}
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(dst), ""); err != nil && !errors.Is(err, errNotJSON) {
-		return err
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalid("request body is empty")
 	}
+	// One walk checks the keys and finds where the first value ends; one
+	// json.Unmarshal then decodes it (which scans it whole first, so a
+	// syntax error is found before anything is stored).
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields() // checkKeys refused them already
-	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err, limit)
+	err = checkKeys(dec, reflect.TypeOf(dst), "")
+	switch {
+	case err != nil && !errors.Is(err, errNotJSON):
+		return err
+	case err == nil:
+		if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+			return invalid("body must hold exactly one JSON object")
+		}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return invalid("body must hold exactly one JSON object")
+	// checkKeys refused unknown fields already.
+	if err := json.Unmarshal(body, dst); err != nil {
+		return jsonProblem(err, limit)
 	}
 	return nil
 }
@@ -64,7 +75,8 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 	switch tok {
 	case json.Delim('{'):
 		fields := jsonFields(t)
-		seen := map[string]bool{}
+		var seenBuf [16]string // request objects have a handful of fields
+		seen := seenBuf[:0]
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
@@ -72,10 +84,10 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 			}
 			key, _ := kt.(string)
 			name := joinPath(path, key)
-			if seen[key] {
+			if slices.Contains(seen, key) {
 				return invalid(fmt.Sprintf("field %q appears more than once", name))
 			}
-			seen[key] = true
+			seen = append(seen, key)
 			ft, known := fields[key]
 			if fields != nil && !known {
 				return invalid(fmt.Sprintf("unknown field %q", name))
@@ -103,12 +115,24 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 	return nil
 }
 
+// fieldsOf caches jsonFields per request type: the map is read only.
+var fieldsOf sync.Map // reflect.Type -> map[string]reflect.Type
+
 // jsonFields maps the JSON names of a struct's fields to their types; nil
-// for anything but a struct.
+// for anything but a struct. The map is shared: never modify it.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
+	if f, ok := fieldsOf.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := structFields(t)
+	fieldsOf.Store(t, f)
+	return f
+}
+
+func structFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for f := range t.Fields() {
 		// encoding/json promotes the exported fields of an embedded
@@ -149,6 +173,8 @@ func jsonProblem(err error, limit int64) *apiError {
 	switch {
 	case errors.As(err, &mbe):
 		return problem(http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit), nil)
+	case errors.As(err, &se) && se.Error() == "unexpected end of JSON input":
+		return invalid("request body is truncated JSON")
 	case errors.As(err, &se):
 		return invalid(fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case errors.As(err, &te):

@@ -50,7 +50,7 @@ func signRequest(team, object string) map[string]any {
 // The sanity check compares it with the input in signgate's own record.
 func policyInput(fx *fixture, req map[string]any, now string) map[string]any {
 	return map[string]any{
-		"subject": map[string]any{"id": benchSubject, "teams": fx.teamsOf, "auth_method": "api_key", "claims": map[string]any{}},
+		"subject": map[string]any{"id": benchSubject, "principal": "key:" + benchSubject, "teams": fx.teamsOf, "auth_method": "api_key", "claims": map[string]any{}},
 		"action":  req,
 		"source":  map[string]any{"ip": "127.0.0.1", "user_agent": benchUserAgent},
 		"time":    now,
@@ -67,33 +67,40 @@ func mustJSON(v any) []byte {
 
 // results is everything measure found.
 type results struct {
-	closed   map[string][]phase         // system -> one phase per round
-	open     map[int]map[string][]phase // rate -> system -> one phase per round
-	ratios   []float64                  // signgate/OPA closed-loop req/s, per round
-	sgLoad   memInfo                    // signgate after the single-URL load
-	opaLoad  memInfo
-	batches  []batchResult
-	sgBatch  memInfo // signgate after the batches too
-	startRSS int64
-	audit    auditResult
-	logBytes int64 // signgate's stderr: one request log line per request
-	logLines int64
+	closed    map[string][]phase         // system -> one phase per round
+	open      map[int]map[string][]phase // rate -> system -> one phase per round
+	ratios    []float64                  // signgate/OPA closed-loop req/s, per round
+	fixedRate int                        // the open-loop rate with a target: a share of OPA's capacity
+	rsaSign   time.Duration              // one RSA-2048 signature in this process, median
+	goBench   []goBenchResult            // the go test -bench ratios
+	sgLoad    memInfo                    // signgate after the single-URL load
+	opaLoad   memInfo
+	batches   []batchResult
+	sgBatch   memInfo // signgate after the batches too
+	startRSS  int64
+	audit     auditResult
+	logBytes  int64 // signgate's stderr: one request log line per request
+	logLines  int64
 }
 
 // measure runs the rounds, then the batches. Within a round the two
 // systems alternate, and the first of each pair alternates between rounds,
-// so that a drift in the machine's load hits both alike.
+// so that a drift in the machine's load hits both alike. The closed-loop
+// rounds come first: the fixed rate of the open-loop rounds is a share
+// (-fixed-share, 60%) of the OPA capacity they measured.
 func (b *bench) measure(ctx context.Context) (*results, error) {
 	o := b.o
 	res := &results{closed: map[string][]phase{}, open: map[int]map[string][]phase{}, startRSS: readMem(b.sg.PID()).rss}
-	for round := range o.rounds {
-		fmt.Fprintf(b.w, "round %d/%d\n", round+1, o.rounds)
-		pair := []*target{b.sign, b.decide}
+	pairOf := func(round int) []*target {
 		if round%2 == 1 {
-			pair = []*target{b.decide, b.sign}
+			return []*target{b.decide, b.sign}
 		}
+		return []*target{b.sign, b.decide}
+	}
+	for round := range o.rounds {
+		fmt.Fprintf(b.w, "round %d/%d closed loop\n", round+1, o.rounds)
 		rps := map[string]float64{}
-		for _, t := range pair {
+		for _, t := range pairOf(round) {
 			p := closedLoop(ctx, t, o.conns, o.warmup, o.duration, b.m)
 			b.printPhase(p)
 			res.closed[t.system] = append(res.closed[t.system], p)
@@ -106,11 +113,21 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 			res.ratios = append(res.ratios, rps["signgate"]/rps["opa"])
 			fmt.Fprintf(b.w, "  %-16s signgate/opa %.2fx\n", "ratio", rps["signgate"]/rps["opa"])
 		}
-		for _, rate := range o.rates {
+	}
+	var opaRPS []float64
+	for _, p := range res.closed["opa"] {
+		opaRPS = append(opaRPS, p.rps())
+	}
+	res.fixedRate = max(1, int(o.fixedShare*median(opaRPS)+0.5))
+	rates := append([]int{res.fixedRate}, o.rates...)
+	fmt.Fprintf(b.w, "fixed     %d req/s = %.0f%% of OPA's closed-loop %.0f req/s\n", res.fixedRate, 100*o.fixedShare, median(opaRPS))
+	for round := range o.rounds {
+		fmt.Fprintf(b.w, "round %d/%d open loop\n", round+1, o.rounds)
+		for _, rate := range rates {
 			if res.open[rate] == nil {
 				res.open[rate] = map[string][]phase{}
 			}
-			for _, t := range pair {
+			for _, t := range pairOf(round) {
 				p := openLoop(ctx, t, rate, o.olWorkers, o.warmup/2, o.duration, b.m)
 				b.printPhase(p)
 				res.open[rate][t.system] = append(res.open[rate][t.system], p)
@@ -124,7 +141,9 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 	fmt.Fprintf(b.w, "memory    after single-URL load: signgate VmHWM %s (VmRSS %s), opa VmHWM %s\n",
 		mib(res.sgLoad.hwm), mib(res.sgLoad.rss), mib(res.opaLoad.hwm))
 
-	for _, kind := range []struct{ name, team string }{{"s3", benchS3Team}, {"azure", benchAzureTeam}} {
+	res.rsaSign = rsaSignTime()
+	fmt.Fprintf(b.w, "rsa       one RSA-2048 PKCS#1 v1.5 SHA-256 signature in this process: %.0f µs (median)\n", us(res.rsaSign))
+	for _, kind := range []struct{ name, team string }{{"s3", benchS3Team}, {"gcs", benchGCSTeam}, {"azure", benchAzureTeam}} {
 		br := b.batch(ctx, kind.name, kind.team)
 		b.printBatch(br)
 		res.batches = append(res.batches, br)

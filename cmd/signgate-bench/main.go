@@ -5,7 +5,7 @@
 // phases from one process, and prints the ratios and one SUMMARY line.
 // docs/performance.md explains each figure and the targets.
 //
-//	go run ./cmd/signgate-bench            # about 2 minutes
+//	go run ./cmd/signgate-bench            # about 3 minutes
 //	go run ./cmd/signgate-bench -quick     # about 20 seconds, a smoke run
 //
 // It is a program, not a test: go test ./... never starts it.
@@ -42,18 +42,20 @@ func main() {
 // options are the knobs of one run. Every phase is bounded in time, and the
 // whole run by timeout.
 type options struct {
-	duration  time.Duration // measured part of each load phase
-	warmup    time.Duration // unmeasured lead-in of a closed-loop phase
-	rounds    int           // alternating signgate/OPA rounds
-	conns     int           // closed-loop connections
-	rates     []int         // open-loop rates, req/s
-	olWorkers int           // open-loop senders: the most requests in flight
-	batchRuns int           // measured batches per kind
-	timeout   time.Duration // the whole run, builds included
-	keep      bool          // keep the temporary directory
-	signgate  string        // prebuilt signgate binary; empty builds ./cmd/signgate
-	opa       string        // prebuilt OPA binary; empty uses `go tool -n opa`
-	auditSink string        // console (the product default), or none to see what records cost
+	duration   time.Duration // measured part of each load phase
+	warmup     time.Duration // unmeasured lead-in of a closed-loop phase
+	rounds     int           // alternating signgate/OPA rounds
+	conns      int           // closed-loop connections
+	rates      []int         // extra open-loop rates, req/s, without a target
+	fixedShare float64       // the open-loop rate with a target, as a share of OPA's closed-loop req/s
+	goBench    bool          // also run the go test -bench ratios
+	olWorkers  int           // open-loop senders: the most requests in flight
+	batchRuns  int           // measured batches per kind
+	timeout    time.Duration // the whole run, builds included
+	keep       bool          // keep the temporary directory
+	signgate   string        // prebuilt signgate binary; empty builds ./cmd/signgate
+	opa        string        // prebuilt OPA binary; empty uses `go tool -n opa`
+	auditSink  string        // console (the product default), or none to see what records cost
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -64,7 +66,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each closed-loop phase (open-loop phases use half)")
 	fs.IntVar(&o.rounds, "rounds", 3, "alternating rounds of signgate and OPA phases")
 	fs.IntVar(&o.conns, "conns", 16, "closed-loop connections")
-	rates := fs.String("rates", "2000,4000", "open-loop fixed rates in req/s, comma-separated")
+	rates := fs.String("rates", "", "extra open-loop fixed rates in req/s, comma-separated (reported without a target)")
+	fs.Float64Var(&o.fixedShare, "fixed-share", 0.6, "the open-loop rate with a p99 target, as a share of OPA's measured closed-loop req/s")
+	fs.BoolVar(&o.goBench, "go-bench", true, "after the load, run the two go test -bench ratios (policy and record cost)")
 	fs.IntVar(&o.olWorkers, "ol-workers", 128, "open-loop senders (the most requests in flight, and connections)")
 	fs.IntVar(&o.batchRuns, "batch-runs", 5, "measured /v1/sign/batch requests per kind (after one warm-up)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "hard limit on the whole run, builds included")
@@ -105,6 +109,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-ol-workers: want 1 to 4096")
 	case o.batchRuns < 1 || o.batchRuns > 100:
 		return o, errors.New("-batch-runs: want 1 to 100")
+	case o.fixedShare <= 0 || o.fixedShare > 1:
+		return o, errors.New("-fixed-share: want more than 0 and at most 1")
 	case o.auditSink != "console" && o.auditSink != "none":
 		return o, errors.New("-audit-sink: want console or none")
 	case o.timeout < 10*time.Second:
@@ -174,6 +180,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sg.Stop()
 	res.audit = b.auditCheck()
 	res.logBytes, res.logLines = sg.stderr.Counts()
+	op.Stop()
+	if o.goBench {
+		res.goBench = runGoBench(ctx, root, stdout)
+	}
 	report(stdout, o, res)
 	return nil
 }
@@ -192,6 +202,6 @@ func printMachine(w io.Writer, o options) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "signgate-bench  %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "machine   nproc=%d  cpu=%q  host=%s  load=%s  %s\n", nproc(), model, host, loadavg(), runtime.Version())
-	fmt.Fprintf(w, "run       %d round(s) x %s phases (+%s warm-up), %d conns closed-loop, rates %v req/s open-loop, %d batch runs, audit sink %s\n",
-		o.rounds, o.duration, o.warmup, o.conns, o.rates, o.batchRuns, o.auditSink)
+	fmt.Fprintf(w, "run       %d round(s) x %s phases (+%s warm-up), %d conns closed-loop, open loop at %.0f%% of OPA's capacity (extra rates %v), %d batch runs, audit sink %s\n",
+		o.rounds, o.duration, o.warmup, o.conns, 100*o.fixedShare, o.rates, o.batchRuns, o.auditSink)
 }

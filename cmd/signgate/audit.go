@@ -49,20 +49,24 @@ func newRegistry() *prometheus.Registry {
 }
 
 // serveMetrics serves GET /metrics on the separate admin address of
-// metrics.listen. The returned function shuts the listener down.
-func serveMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (func(context.Context) error, error) {
+// metrics.listen, and Go's profiling endpoints when pprof is on
+// (metrics.pprof, pprof.go). The returned function shuts the listener down.
+func serveMetrics(addr string, pprof bool, g prometheus.Gatherer, log *slog.Logger) (func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", server.MetricsHandler(g))
+	if pprof {
+		handlePprof(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener failed", "err", err)
 		}
 	}()
-	log.Info("metrics listening", "addr", ln.Addr().String())
+	log.Info("metrics listening", "addr", ln.Addr().String(), "pprof", pprof)
 	return srv.Shutdown, nil
 }

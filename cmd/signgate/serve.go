@@ -117,7 +117,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if cfg.MetricsOnMain() {
 		opts = append(opts, server.WithMetricsRoute(reg))
 	} else {
-		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, reg, log)
+		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, cfg.Metrics.Pprof, reg, log)
 		if err != nil {
 			return err
 		}

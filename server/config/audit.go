@@ -67,6 +67,10 @@ type Metrics struct {
 	// Listen is "main" (default: on the API's own listener) or an IP
 	// address and port of a separate admin listener.
 	Listen string `json:"listen"`
+	// Pprof serves Go's profiling endpoints (/debug/pprof/) beside
+	// /metrics on the admin listener. It is refused with listen: main, so
+	// profiles are never reachable from the API's own address.
+	Pprof bool `json:"pprof"`
 }
 
 // Audit and metrics defaults and limits.
@@ -181,6 +185,9 @@ func (m *Metrics) setDefaults() {
 
 func (m *Metrics) validate(p, mainListen string, bad func(path, format string, args ...any)) {
 	if m.Listen == "main" {
+		if m.Pprof {
+			bad(p+".pprof", `needs metrics.listen on an admin address: profiles are never served on the API listener ("main")`)
+		}
 		return
 	}
 	ap, err := netip.ParseAddrPort(m.Listen)

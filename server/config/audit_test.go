@@ -72,6 +72,8 @@ func TestAuditAndMetricsValidation(t *testing.T) {
 		{name: "refuses a fractional upload delay", givenYAML: "audit: {sink: service, service: {url: 'https://l.example.com', min_delay: 1500ms}}", wantErr: "audit.service.min_delay: want whole seconds"},
 		{name: "refuses an oversized buffer", givenYAML: "audit: {buffer_size: 2000000}", wantErr: "audit.buffer_size"},
 		{name: "refuses a tiny strict timeout", givenYAML: "audit: {strict_timeout: 1ms}", wantErr: "audit.strict_timeout"},
+		{name: "accepts pprof on a separate metrics listener", givenYAML: "metrics: {listen: '127.0.0.1:9090', pprof: true}"},
+		{name: "refuses pprof on the API listener", givenYAML: "metrics: {pprof: true}", wantErr: "metrics.pprof: needs metrics.listen on an admin address"},
 		{name: "refuses a metrics address that is no address", givenYAML: "metrics: {listen: admin}", wantErr: `metrics.listen: want "main" or host:port`},
 		{name: "refuses the API's own address as the metrics address", givenYAML: "listen: 127.0.0.1:8080\nmetrics: {listen: '127.0.0.1:8080'}", wantErr: "metrics.listen: is the API's own address"},
 		{name: "refuses an unknown audit field", givenYAML: "audit: {sinks: file}", wantErr: "unknown field"},
