@@ -90,3 +90,50 @@ func TestPrincipalsAreNamespaced(t *testing.T) {
 		})
 	}
 }
+
+// TestATokenListedByItsPrincipalIsAMember: members written as a token's
+// principal (jwt:<issuer>#<sub>) reach the policy's input and match that
+// token, and only that token.
+func TestATokenListedByItsPrincipalIsAMember(t *testing.T) {
+	k := testKeys()
+	idp := newFakeIdP(t, standardJWKS(t)...)
+	clk := newTestClock()
+	tokenPrincipal := "jwt:" + testIssuer + "#dana"
+	b, err := bundles.LoadFS(policies.FS)
+	must(t, err)
+	contractors := b.Data["signgate"].(map[string]any)["teams"].(map[string]any)["contractors"].(map[string]any)
+	contractors["members"] = []any{tokenPrincipal}
+	engine := authz.New()
+	must(t, engine.Activate(context.Background(), b, "test"))
+	sg, err := s3.New(s3.Config{Bucket: "acme-contractors", Region: "us-east-1", Credentials: s3.StaticCredentials("AKID", "secret")})
+	must(t, err)
+	signers := map[string]signer.Signer{"contractors-s3": sg}
+	auth := newTestJWT(t, testOIDC(idp.srv.URL), clk, idp)
+	e := New(engine, signers, auth, WithClock(clk.now), WithAuditor(&jwtRecorder{}))
+
+	for _, tt := range []struct {
+		name      string
+		givenSub  string
+		wantAllow bool
+	}{
+		{"the listed token is a member", "dana", true},
+		{"another token is not", "erin", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			token := mint(t, jwa.RS256(), k.rsa, "rsa-1", claimsWith(map[string]any{"sub": tt.givenSub, "groups": []string{}}))
+			req := httptest.NewRequest(http.MethodPost, "/v1/decide", strings.NewReader(`{"team":"contractors","operation":"read","object":"a.txt"}`))
+			req.RemoteAddr = "127.0.0.1:40000"
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			rw := httptest.NewRecorder()
+			e.ServeHTTP(rw, req)
+			var body struct {
+				Allow bool `json:"allow"`
+			}
+			must(t, json.Unmarshal(rw.Body.Bytes(), &body))
+			if rw.Code != 200 || body.Allow != tt.wantAllow {
+				t.Fatalf("status %d allow %v, want 200 allow %v: %s", rw.Code, body.Allow, tt.wantAllow, rw.Body)
+			}
+		})
+	}
+}
