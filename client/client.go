@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -188,7 +189,9 @@ func (c *Client) postOnce(ctx context.Context, path string, body, out any) error
 		return fmt.Errorf("signgate: POST %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return problemError(resp.StatusCode, raw)
+		e := problemError(resp.StatusCode, raw)
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+		return e
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("signgate: POST %s: decode answer: %w", path, err)
@@ -203,6 +206,16 @@ func problemError(status int, raw []byte) *Error {
 	}
 	e.Status = status
 	return e
+}
+
+// retryAfter reads a Retry-After header in seconds, as signgate writes it;
+// anything else (absent, a date, negative) names no time.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 func truncate(b []byte, n int) []byte {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Codes of signgate's problems (docs/api.md); switch on these, never on
@@ -35,6 +36,9 @@ type Error struct {
 	Reasons    []string `json:"reasons,omitempty"`
 	DecisionID string   `json:"decision_id,omitempty"`
 	RequestID  string   `json:"request_id,omitempty"`
+	// RetryAfter is how long signgate asked the caller to wait (its
+	// Retry-After header, on a 429 or 503); zero when it named no time.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {

@@ -9,7 +9,7 @@ import (
 
 // Retry says how a failed storage request is tried again: up to Attempts
 // tries in all, waiting Base, 2·Base, 4·Base... (at most Max, with
-// jitter) between them. Only answers that may succeed later are retried:
+// jitter) between them, or longer when signgate's Retry-After asks. Only answers that may succeed later are retried:
 // network errors, 408, 429, 5xx, and a part whose checksum did not match.
 type Retry struct {
 	Attempts int
@@ -33,6 +33,10 @@ func (r Retry) do(ctx context.Context, fn func() error) error {
 			wait = r.Max
 		}
 		wait = wait/2 + rand.N(wait/2+1) // jitter: replicas do not retry in step
+		var e *Error
+		if errors.As(err, &e) && e.RetryAfter > wait {
+			wait = e.RetryAfter // signgate said when; sooner only spends the budget again
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
