@@ -85,12 +85,8 @@ func setUp(m *testing.M) (int, func()) {
 	stops = append(stops, func() { os.RemoveAll(dir) })
 
 	t0 := time.Now()
-	bin := filepath.Join(dir, "signgate")
-	suite.bin = bin
-	build := exec.Command("go", "build", "-o", bin, "github.com/signgate/signgate/cmd/signgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("go build ./cmd/signgate: %v\n%s", err, out))
+	if suite.bin, err = storage.BuildSigngate(dir); err != nil {
+		return fail(err)
 	}
 	fmt.Printf("e2e: built signgate in %s\n", time.Since(t0).Round(100*time.Millisecond))
 	if suite.inputs, err = binaryInputs(root); err != nil {
@@ -120,7 +116,7 @@ func setUp(m *testing.M) (int, func()) {
 	fmt.Printf("e2e: storage servers ready in %s\n", time.Since(t0).Round(100*time.Millisecond))
 
 	t0 = time.Now()
-	sg, err := startSigngate(ctx, root, dir, bin, sa)
+	sg, err := startSigngate(ctx, root, dir, suite.bin, sa)
 	if err != nil {
 		return fail(err)
 	}

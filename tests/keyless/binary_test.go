@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,16 +42,10 @@ func TestGCSKeylessSigngateFromConfiguration(t *testing.T) {
 	iam := iamfake.Start(sa.Email, sa.Key)
 	defer iam.Close()
 
-	root, err := storage.RepoRoot()
+	dir := t.TempDir()
+	bin, err := storage.BuildSigngate(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "signgate")
-	build := exec.Command("go", "build", "-o", bin, "github.com/signgate/signgate/cmd/signgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	// The caller's identity: a workload account whose token comes from the
 	// test endpoint's token_uri; it holds no right to the bucket itself.

@@ -38,16 +38,10 @@ func TestIdleConnectionsResidentMemory(t *testing.T) {
 		n = int(rl.Cur) - 512 // this process holds the client ends
 		t.Logf("open-file limit %d: holding %d connections instead of %d", rl.Cur, n, idleConns)
 	}
-	root, err := storage.RepoRoot()
+	dir := t.TempDir()
+	bin, err := storage.BuildSigngate(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "signgate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/signgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/signgate: %v\n%s", err, out)
 	}
 	sa, err := gcs.GenerateServiceAccountJSON("reliability@signgate-test.iam.gserviceaccount.com")
 	if err != nil {

@@ -79,16 +79,10 @@ type replica struct {
 // change reaches all three and that every decision any of them answered
 // arrives at the service exactly once, labelled with its replica.
 func TestThreeReplicas(t *testing.T) {
-	root, err := storage.RepoRoot()
+	dir := t.TempDir()
+	bin, err := storage.BuildSigngate(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "signgate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/signgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/signgate: %v\n%s", err, out)
 	}
 
 	bundleSrv := bundletest.NewServer(t)
