@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/decisionlog"
 )
 
 // flakyLogService is an OPA decision-log service (gzipped JSON arrays on
@@ -61,20 +61,10 @@ func (s *flakyLogService) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/logs" || r.Header.Get("Content-Encoding") != "gzip" {
-		http.Error(w, "want a gzipped POST /logs", http.StatusBadRequest)
-		return
-	}
-	zr, err := gzip.NewReader(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var batch []struct {
+	batch, ok := decisionlog.ReadBatch[struct {
 		DecisionID string `json:"decision_id"`
-	}
-	if err := json.NewDecoder(zr).Decode(&batch); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	}](w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

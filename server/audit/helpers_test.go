@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/signgate/signgate/bundles"
 	"github.com/signgate/signgate/policies"
 	"github.com/signgate/signgate/server/config"
+	"github.com/signgate/signgate/tests/decisionlog"
 )
 
 var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -182,18 +182,8 @@ func newLogService(t *testing.T) *logService {
 	t.Helper()
 	s := &logService{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/logs" || r.Header.Get("Content-Encoding") != "gzip" {
-			http.Error(w, "want a gzipped POST /logs", http.StatusBadRequest)
-			return
-		}
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var batch []event
-		if err := json.NewDecoder(zr).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		batch, ok := decisionlog.ReadBatch[event](w, r)
+		if !ok {
 			return
 		}
 		s.mu.Lock()

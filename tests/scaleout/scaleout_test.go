@@ -5,7 +5,6 @@ package scaleout
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/tests/decisionlog"
 	"github.com/signgate/signgate/tests/storage"
 )
 
@@ -47,18 +47,8 @@ type event struct {
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/logs" || r.Header.Get("Content-Encoding") != "gzip" {
-		http.Error(w, "want POST /logs, gzip", http.StatusBadRequest)
-		return
-	}
-	zr, err := gzip.NewReader(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var batch []event
-	if err := json.NewDecoder(zr).Decode(&batch); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	batch, ok := decisionlog.ReadBatch[event](w, r)
+	if !ok {
 		return
 	}
 	rc.mu.Lock()
