@@ -20,12 +20,14 @@ func secret(env, path string) (string, error) { return config.Secret(env, path) 
 
 // buildSigners makes one signer per configured connector. Secrets are read
 // once here, from secrets (secret, or dev mode's own table); an error names
-// the connector and the source, never a value.
+// the connector and the source, never a value. Connectors with the same
+// credentials share their SDK clients (pools.go).
 func buildSigners(ctx context.Context, cfg *config.Config, secrets secretSource) (map[string]signer.Signer, error) {
 	out := make(map[string]signer.Signer, len(cfg.Connectors))
+	pools := newConnectorPools()
 	for _, name := range cfg.ConnectorNames() {
 		cn := cfg.Connectors[name]
-		sg, err := buildSigner(ctx, cn, secrets, func() ([]string, error) { return connectorPrefixes(cfg, name) })
+		sg, err := buildSigner(ctx, pools, cn, secrets, func() ([]string, error) { return connectorPrefixes(cfg, name) })
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: %w", name, err)
 		}
@@ -36,13 +38,13 @@ func buildSigners(ctx context.Context, cfg *config.Config, secrets secretSource)
 
 // buildSigner makes the signer of cn. prefixes lists the object prefixes
 // of the teams on it, for an assumed role's session policy (keyless.go).
-func buildSigner(ctx context.Context, cn config.Connector, secret secretSource, prefixes func() ([]string, error)) (signer.Signer, error) {
+func buildSigner(ctx context.Context, pools *connectorPools, cn config.Connector, secret secretSource, prefixes func() ([]string, error)) (signer.Signer, error) {
 	cr := cn.Credentials
 	switch cn.Provider {
 	case "s3":
 		cfg := s3.Config{Bucket: cn.Bucket, Region: cn.Region, Endpoint: cn.Endpoint}
 		if cr.AccessKeyIDEnv == "" && cr.AccessKeyIDFile == "" {
-			creds, err := s3.DefaultCredentials(ctx)
+			creds, err := pools.s3.DefaultCredentials(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -56,7 +58,7 @@ func buildSigner(ctx context.Context, cn config.Connector, secret secretSource, 
 			if err != nil {
 				return nil, fmt.Errorf("secret access key: %w", err)
 			}
-			cfg.Credentials = s3.StaticCredentials(id, sk)
+			cfg.Credentials = pools.s3.StaticCredentials(id, sk)
 		}
 		if cr.RoleARN != "" {
 			creds, err := assumeRole(cn, cfg.Credentials, prefixes) // keyless.go
@@ -65,19 +67,23 @@ func buildSigner(ctx context.Context, cn config.Connector, secret secretSource, 
 			}
 			cfg.Credentials = creds
 		}
-		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration))
+		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration), s3.WithPool(pools.s3))
 	case "gcs":
 		if cr.GCSKeyless() {
 			return buildGCSIAM(ctx, cn) // keyless.go
 		}
-		sa, err := secret("", cr.ServiceAccountFile)
+		saJSON, err := secret("", cr.ServiceAccountFile)
 		if err != nil {
 			return nil, fmt.Errorf("service account: %w", err)
 		}
-		return gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint, ServiceAccountJSON: []byte(sa)})
+		sa, err := pools.gcs.ServiceAccount([]byte(saJSON))
+		if err != nil {
+			return nil, fmt.Errorf("gcs: config: %w", err)
+		}
+		return gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint}, gcs.WithServiceAccount(sa))
 	case "azure":
 		if cr.UserDelegation {
-			return buildAzureUserDelegation(cn) // keyless.go
+			return buildAzureUserDelegation(cn, pools) // keyless.go
 		}
 		key, err := secret(cr.AccountKeyEnv, cr.AccountKeyFile)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/signgate/signgate/server/config"
@@ -39,10 +38,10 @@ func buildGCSIAM(ctx context.Context, cn config.Connector) (signer.Signer, error
 // SAS with a key obtained through Microsoft Entra ID. The identity comes
 // from azidentity's default chain: environment (client secret or
 // certificate), workload identity, managed identity, Azure CLI.
-func buildAzureUserDelegation(cn config.Connector) (signer.Signer, error) {
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+func buildAzureUserDelegation(cn config.Connector, pools *connectorPools) (signer.Signer, error) {
+	cred, err := pools.entraID()
 	if err != nil {
-		return nil, fmt.Errorf("azure: entra id credential: %w", err)
+		return nil, err
 	}
 	return azblob.New(azblob.Config{
 		Container:             cn.Container,

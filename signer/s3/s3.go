@@ -64,6 +64,7 @@ type Signer struct {
 
 	minLife time.Duration // see WithMinCredentialLifetime
 	api     apiClient     // for CreateMultipartUpload and POST policies
+	pool    *Pool         // see WithPool; nil when the signer shares nothing
 }
 
 var _ signer.Signer = (*Signer)(nil)
@@ -83,12 +84,20 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 	s := &Signer{
 		bucket: cfg.Bucket,
 		region: cfg.Region,
-		creds:  cfg.Credentials,
-		v4:     newV4Signer(),
 		now:    time.Now,
 	}
-	if _, cached := s.creds.(*aws.CredentialsCache); !cached {
-		s.creds = aws.NewCredentialsCache(s.creds)
+	for _, o := range opts {
+		o(s)
+	}
+	cache, cached := cfg.Credentials.(*aws.CredentialsCache)
+	if !cached {
+		cache = aws.NewCredentialsCache(cfg.Credentials)
+	}
+	s.creds = cache
+	if s.pool != nil {
+		s.v4 = s.pool.v4For(cache)
+	} else {
+		s.v4 = newV4Signer()
 	}
 	bucketPath := "/" + cfg.Bucket // needs no escaping: see bucketChars
 	switch {
@@ -102,9 +111,6 @@ func New(cfg Config, opts ...Option) (*Signer, error) {
 		s.scheme, s.host = "https", cfg.Bucket+".s3."+cfg.Region+".amazonaws.com"
 	default:
 		s.scheme, s.host, s.prefix = "https", "s3."+cfg.Region+".amazonaws.com", bucketPath
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s, nil
 }
