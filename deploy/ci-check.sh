@@ -33,6 +33,7 @@ bin=$tmp/bin/signgate
 settings=$(go version -m "$bin")
 grep -q 'CGO_ENABLED=0' <<<"$settings" || fail "binary built with cgo"
 grep -q -- '-trimpath=true' <<<"$settings" || fail "binary built without -trimpath"
+grep -q -- '-tags=disable_grpc_modules' <<<"$settings" || fail "binary built without -tags disable_grpc_modules"
 if command -v readelf >/dev/null; then
 	if readelf -l "$bin" | grep -q INTERP; then fail "binary is dynamically linked"; fi
 fi
