@@ -145,19 +145,30 @@ func (s *Signer) Sign(ctx context.Context, g signer.Grant) (signer.Signed, error
 		return signer.Signed{}, fmt.Errorf("s3: sign %q: %w", g.Key, err)
 	}
 	path := s.prefix + "/" + g.Key
-	rawPath := s.prefix + "/" + signer.EscapeKey(g.Key)
-	query := "X-Amz-Expires=" + strconv.FormatInt(secs, 10)
+	rawPath := path
+	if esc := signer.EscapeKey(g.Key); esc != g.Key {
+		rawPath = s.prefix + "/" + esc
+	}
+	// In the query before signing, so that SigV4's canonical query string
+	// covers it: the decision id cannot be stripped or swapped.
+	var buf [128]byte // on the stack: the query's one allocation is its string
+	q := strconv.AppendInt(append(buf[:0], "X-Amz-Expires="...), secs, 10)
 	if g.DecisionID != "" {
-		// In the query before signing, so that SigV4's canonical query
-		// string covers it: it cannot be stripped or swapped.
-		query += "&" + signer.DecisionParam + "=" + g.DecisionID
+		q = append(q, '&')
+		q = append(q, signer.DecisionParam...)
+		q = append(q, '=')
+		q = append(q, g.DecisionID...)
 	}
-	header := http.Header{}
-	if g.ContentType != "" {
-		header.Set("Content-Type", g.ContentType)
-	}
-	if g.ContentMD5 != "" {
-		header.Set("Content-MD5", g.ContentMD5)
+	query := string(q)
+	var header http.Header // nil for a read: the SDK only reads it
+	if g.ContentType != "" || g.ContentMD5 != "" {
+		header = http.Header{}
+		if g.ContentType != "" {
+			header.Set("Content-Type", g.ContentType)
+		}
+		if g.ContentMD5 != "" {
+			header.Set("Content-MD5", g.ContentMD5)
+		}
 	}
 	signed, err := s.presign(ctx, creds, presignRequest{
 		method: g.Operation.Method(), path: path, rawPath: rawPath, rawQuery: query, header: header,
