@@ -21,3 +21,10 @@ func tuneGC(s config.Server) {
 		debug.SetMemoryLimit(int64(s.MemoryLimitMiB) << 20)
 	}
 }
+
+// releaseStartupMemory collects what start-up left behind (the parsed
+// configuration, the policy's compilation, the connectors' set-up) and
+// gives the freed pages back to the operating system, once, before the
+// first request: an idle instance then holds its live heap, not four
+// times it. It costs one collection of a heap of a few MiB.
+func releaseStartupMemory() { debug.FreeOSMemory() }

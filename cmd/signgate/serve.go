@@ -154,6 +154,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer rl.onSIGHUP(ctx)() // reload.go
 	st, _ := engine.Status()
+	releaseStartupMemory() // gc.go
 	log.Info("signgate listening", "addr", ln.Addr().String(), "policy_revision", st.Revision, "policy_source", st.Source, "connectors", len(signers), "audit", cfg.Audit.String(), "rate_limit", cfg.Server.RateLimit.String())
 	if dm != nil {
 		logs.flush()
