@@ -70,7 +70,7 @@ func buildSigner(ctx context.Context, pools *connectorPools, cn config.Connector
 		return s3.New(cfg, s3.WithMinCredentialLifetime(cr.MinLifetime.Duration), s3.WithPool(pools.s3))
 	case "gcs":
 		if cr.GCSKeyless() {
-			return buildGCSIAM(ctx, cn) // keyless.go
+			return buildGCSIAM(ctx, cn, pools) // keyless.go
 		}
 		saJSON, err := secret("", cr.ServiceAccountFile)
 		if err != nil {

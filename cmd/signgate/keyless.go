@@ -15,9 +15,10 @@ import (
 
 // buildGCSIAM makes a GCS signer that signs through the IAM Credentials
 // API with Application Default Credentials: no key in the configuration.
-func buildGCSIAM(ctx context.Context, cn config.Connector) (signer.Signer, error) {
+// Connectors signing as one account share one client (pools.go).
+func buildGCSIAM(ctx context.Context, cn config.Connector, pools *connectorPools) (signer.Signer, error) {
 	cr := cn.Credentials
-	m, err := gcs.NewIAM(ctx, gcs.IAMConfig{
+	m, err := pools.gcs.IAM(ctx, gcs.IAMConfig{
 		ServiceAccount: cr.ImpersonateServiceAccount,
 		Endpoint:       cr.IAMEndpoint,
 		Timeout:        cr.SignTimeout.Duration,
@@ -28,7 +29,8 @@ func buildGCSIAM(ctx context.Context, cn config.Connector) (signer.Signer, error
 	}
 	s, err := gcs.New(gcs.Config{Bucket: cn.Bucket, Endpoint: cn.Endpoint}, gcs.WithIAM(m))
 	if err != nil {
-		_ = m.Close()
+		// The client stays open: other connectors may share it, and
+		// start-up stops on this error anyway.
 		return nil, err
 	}
 	return s, nil

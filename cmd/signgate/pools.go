@@ -12,10 +12,10 @@ import (
 
 // connectorPools holds what the connectors of one configuration share when
 // their credentials are the same: S3 credential caches and SigV4 signers,
-// parsed GCS service-account keys, and one Microsoft Entra ID credential
-// (azidentity's default chain, with its token cache) for every
-// user-delegation connector. A configuration has one, used while its
-// connectors are built.
+// parsed GCS service-account keys and IAM Credentials clients, and one
+// Microsoft Entra ID credential (azidentity's default chain, with its token
+// cache) for every user-delegation connector. A configuration has one,
+// used while its connectors are built.
 type connectorPools struct {
 	s3  *s3.Pool
 	gcs *gcs.Pool

@@ -24,6 +24,8 @@ const (
 	DefaultSignBlobConcurrency = 16
 )
 
+var errIAMNegative = errors.New("gcs: iam: timeout and concurrency must not be negative")
+
 // cloudPlatformScope is what signBlob needs (iam.serviceAccounts.signBlob).
 const cloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -66,7 +68,7 @@ type IAM struct {
 // is fetched and no RPC is made yet.
 func NewIAM(ctx context.Context, cfg IAMConfig) (*IAM, error) {
 	if cfg.Timeout < 0 || cfg.Concurrency < 0 {
-		return nil, errors.New("gcs: iam: timeout and concurrency must not be negative")
+		return nil, errIAMNegative
 	}
 	creds := cfg.Credentials
 	if creds == nil {
