@@ -27,25 +27,37 @@ type apiClient struct {
 
 func (s *Signer) apiClient() *awss3.Client {
 	s.api.once.Do(func() {
-		o := awss3.Options{
-			Region:      s.region,
-			Credentials: s.creds,
-			// A plain CreateMultipartUpload needs no checksum; asking for
-			// one would oblige every part to carry one.
-			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		if s.pool != nil {
+			s.api.client = s.pool.apiClient(s)
+			return
 		}
-		switch {
-		case s.prefix != "" && !strings.HasSuffix(s.host, ".amazonaws.com"):
-			// An S3-compatible endpoint, path-style, as the URLs are.
-			o.BaseEndpoint, o.UsePathStyle = aws.String(s.scheme+"://"+s.host), true
-		case s.prefix != "":
-			o.UsePathStyle = true // a bucket name that cannot be a host label
-		}
-		s.api.client = awss3.New(o)
+		s.api.client = newAPIClient(s)
 	})
 	return s.api.client
 }
+
+// apiOptions are the S3 API client options for s's region, credentials
+// and endpoint; nothing in them depends on the bucket.
+func apiOptions(s *Signer) awss3.Options {
+	o := awss3.Options{
+		Region:      s.region,
+		Credentials: s.creds,
+		// A plain CreateMultipartUpload needs no checksum; asking for
+		// one would oblige every part to carry one.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	}
+	switch {
+	case s.prefix != "" && !strings.HasSuffix(s.host, ".amazonaws.com"):
+		// An S3-compatible endpoint, path-style, as the URLs are.
+		o.BaseEndpoint, o.UsePathStyle = aws.String(s.scheme+"://"+s.host), true
+	case s.prefix != "":
+		o.UsePathStyle = true // a bucket name that cannot be a host label
+	}
+	return o
+}
+
+func newAPIClient(s *Signer) *awss3.Client { return awss3.New(apiOptions(s)) }
 
 // StartUpload creates the multipart upload server-side, with the
 // connector's credentials, and signs its flow: one UploadPart URL per part

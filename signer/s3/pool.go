@@ -6,11 +6,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // Pool shares what S3 connectors with the same credentials can share: one
-// credentials cache per static key pair, one default credential chain, and
-// one SigV4 signer per credentials provider. A thousand connectors on one
+// credentials cache per static key pair, one default credential chain, one
+// SigV4 signer per credentials provider, and one S3 API client (for
+// multipart uploads and POST policies) per provider, region and endpoint. A thousand connectors on one
 // key pair then hold one of each instead of a thousand.
 //
 // A SigV4 signer is never shared between two providers: the SDK caches its
@@ -22,6 +24,16 @@ type Pool struct {
 	static  map[staticPair]*aws.CredentialsCache
 	chain   aws.CredentialsProvider
 	signers map[*aws.CredentialsCache]*v4.Signer
+	apis    map[apiKey]*awss3.Client
+}
+
+// apiKey is what an S3 API client depends on: the bucket is an argument
+// of each call, not part of the client.
+type apiKey struct {
+	creds     aws.CredentialsProvider // always an *aws.CredentialsCache
+	region    string
+	endpoint  string
+	pathStyle bool
 }
 
 type staticPair struct{ id, secret string }
@@ -31,6 +43,7 @@ func NewPool() *Pool {
 	return &Pool{
 		static:  map[staticPair]*aws.CredentialsCache{},
 		signers: map[*aws.CredentialsCache]*v4.Signer{},
+		apis:    map[apiKey]*awss3.Client{},
 	}
 }
 
@@ -78,6 +91,22 @@ func (p *Pool) v4For(creds *aws.CredentialsCache) *v4.Signer {
 		p.signers[creds] = s
 	}
 	return s
+}
+
+// apiClient returns the S3 API client for s's credentials, region and
+// endpoint, made on first use: signers of many buckets on one key pair
+// then share one client, with its HTTP transport and connections.
+func (p *Pool) apiClient(s *Signer) *awss3.Client {
+	o := apiOptions(s)
+	k := apiKey{creds: s.creds, region: o.Region, endpoint: aws.ToString(o.BaseEndpoint), pathStyle: o.UsePathStyle}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.apis[k]
+	if !ok {
+		c = awss3.New(o)
+		p.apis[k] = c
+	}
+	return c
 }
 
 // WithPool makes the Signer share p's SigV4 signer for its credentials

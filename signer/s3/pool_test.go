@@ -91,3 +91,34 @@ func TestPoolLoadsTheDefaultChainOnce(t *testing.T) {
 		t.Errorf("Retrieve = %q, %v", creds.AccessKeyID, err)
 	}
 }
+
+func TestPoolSharesTheAPIClientOfARegionAndEndpoint(t *testing.T) {
+	pool := NewPool()
+	creds := pool.StaticCredentials(exampleKeyID, exampleSecret)
+	build := func(bucket, region, endpoint string) *Signer {
+		t.Helper()
+		s, err := New(Config{Bucket: bucket, Region: region, Endpoint: endpoint, Credentials: creds}, WithPool(pool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := build("bucket-a", "us-east-1", "")
+	b := build("bucket-b", "us-east-1", "")
+	if a.apiClient() != b.apiClient() {
+		t.Error("two buckets of one region and key pair have two S3 API clients")
+	}
+	for name, other := range map[string]*Signer{
+		"another region":       build("bucket-c", "eu-west-1", ""),
+		"an S3-compatible one": build("bucket-d", "us-east-1", "http://127.0.0.1:7070"),
+		"a path-style bucket":  build("bucket.e", "us-east-1", ""),
+	} {
+		if other.apiClient() == a.apiClient() {
+			t.Errorf("%s shares the S3 API client of us-east-1 on AWS", name)
+		}
+	}
+	f := build("bucket-f", "us-east-1", "http://127.0.0.1:7070")
+	if got := f.apiClient().Options(); got.BaseEndpoint == nil || *got.BaseEndpoint != "http://127.0.0.1:7070" || !got.UsePathStyle {
+		t.Errorf("S3-compatible client: endpoint %v, path style %v", got.BaseEndpoint, got.UsePathStyle)
+	}
+}
