@@ -58,11 +58,12 @@ type Pipeline struct {
 	newPolicy chan struct{}
 	reopen    chan chan error // see Reopen
 
-	opa  *opaLogs
-	sink *sink
-	file *rotatingFile
-	log  *slog.Logger
-	now  func() time.Time
+	opa    *opaLogs
+	direct *directRecorder // console and file; nil for the service sink
+	sink   *sink
+	file   *rotatingFile
+	log    *slog.Logger
+	now    func() time.Time
 
 	stats      stats
 	commitTime prometheus.Histogram
@@ -173,6 +174,9 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		}
 		return nil, err
 	}
+	if !p.service {
+		p.direct = newDirectRecorder(p.opa.mgr)
+	}
 	p.registerMetrics(o.reg)
 	go p.run()
 	return p, nil
@@ -181,7 +185,11 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 // UsePolicy makes the drop and mask policies of b (data.system.log.drop,
 // data.system.log.mask) apply to the records that follow, once it returns.
 func (p *Pipeline) UsePolicy(ctx context.Context, b *bundle.Bundle) error {
-	return p.opa.usePolicy(ctx, b)
+	c, err := p.opa.usePolicy(ctx, b)
+	if err == nil && p.direct != nil {
+		p.direct.use(c)
+	}
+	return err
 }
 
 // PolicyActivated is UsePolicy for the engine's observer: it returns at
@@ -224,11 +232,14 @@ func (p *Pipeline) applyPolicy() {
 	if a == nil {
 		return
 	}
-	var err error
-	if a.compiler != nil {
-		err = p.opa.useCompiled(context.Background(), a.compiler, a.bundle.Data)
+	c, err := a.compiler, error(nil)
+	if c != nil {
+		err = p.opa.useCompiled(context.Background(), c, a.bundle.Data)
 	} else {
-		err = p.opa.usePolicy(context.Background(), a.bundle)
+		c, err = p.opa.usePolicy(context.Background(), a.bundle)
+	}
+	if err == nil && p.direct != nil {
+		p.direct.use(c)
 	}
 	if err != nil {
 		p.log.Error("decision-record mask policy not updated; the previous one stays", "err", err)

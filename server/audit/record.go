@@ -123,12 +123,5 @@ type timings struct {
 func (t timings) All() map[string]any { return t.all }
 
 func recordMetrics(r *Record) metrics.Metrics {
-	all := map[string]any{}
-	if r.EvalTime > 0 {
-		all["timer_rego_query_eval_ns"] = json.Number(strconv.FormatInt(r.EvalTime.Nanoseconds(), 10))
-	}
-	if r.SignTime > 0 {
-		all["timer_signgate_sign_ns"] = json.Number(strconv.FormatInt(r.SignTime.Nanoseconds(), 10))
-	}
-	return timings{Metrics: metrics.NoOp(), all: all}
+	return timings{Metrics: metrics.NoOp(), all: recordTimings(r)}
 }

@@ -142,7 +142,30 @@ func (p *Pipeline) shedForIssued(batch []*item) []*item {
 // it does when the drop policy drops it or the mask policy fails.
 var errNotLogged = errors.New("the drop policy dropped the record, or the mask policy failed")
 
+// logRecord adds rec to the open batch: through the direct path for the
+// console and file sinks, through OPA's plugin for the service sink.
 func (p *Pipeline) logRecord(ctx context.Context, rec *Record) error {
+	if p.direct == nil {
+		return p.logRecordOPA(ctx, rec)
+	}
+	b, dropped, err := p.direct.appendRecord(ctx, p.sink.buf.AvailableBuffer(), rec)
+	switch {
+	case dropped:
+		return errNotLogged
+	case err != nil:
+		if errors.Is(err, errPolicy) {
+			p.log.Error("decision record not written", "decision_id", rec.DecisionID, "err", err)
+			return errNotLogged
+		}
+		return err
+	}
+	p.sink.add(b)
+	return nil
+}
+
+// logRecordOPA runs rec through OPA's decision-log plugin, which hands the
+// event to the sink (or, for the service sink, to its upload buffer).
+func (p *Pipeline) logRecordOPA(ctx context.Context, rec *Record) error {
 	seen, mark := p.sink.seen, p.sink.mark()
 	if err := p.opa.plugin.Log(ctx, rec.info()); err != nil {
 		p.sink.truncate(mark)
