@@ -75,18 +75,26 @@ func (rp *recordPolicy) decide(ctx context.Context, e *recordEvent, key []byte) 
 		key, cacheable = rp.reads.memoKey(key[:0], e)
 		if cacheable {
 			if v, ok := rp.memo.get(key); ok {
-				return v, key, nil
+				return v, key, v.err
 			}
 		}
 	}
-	v, err := rp.eval(ctx, e)
-	if err == nil && cacheable {
-		rp.memo.put(key, v)
+	v := rp.eval(ctx, e)
+	if cacheable && ctx.Err() == nil {
+		rp.memo.put(key, v) // a policy's failure is as deterministic as its answer
 	}
-	return v, key, err
+	return v, key, v.err
 }
 
-func (rp *recordPolicy) eval(ctx context.Context, e *recordEvent) (verdict, error) {
+func (rp *recordPolicy) eval(ctx context.Context, e *recordEvent) verdict {
+	v, err := rp.evalPolicies(ctx, e)
+	if err != nil {
+		return verdict{err: err}
+	}
+	return v
+}
+
+func (rp *recordPolicy) evalPolicies(ctx context.Context, e *recordEvent) (verdict, error) {
 	input, err := e.policyInput()
 	if err != nil {
 		return verdict{}, err

@@ -296,6 +296,7 @@ func appendKeyGo(b []byte, x any) ([]byte, bool) {
 type verdict struct {
 	drop  bool
 	rules []*maskRule
+	err   error // the policies failed: the record is not written
 }
 
 // memoSize bounds a revision's memo.
