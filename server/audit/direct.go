@@ -127,6 +127,7 @@ type directRecorder struct {
 	labels map[string]string
 	policy atomic.Pointer[recordPolicy] // swapped by UsePolicy, which need not run on the worker
 	key    []byte                       // scratch for memo keys
+	w      jsonWriter
 }
 
 func newDirectRecorder(mgr *plugins.Manager) *directRecorder {
@@ -157,10 +158,12 @@ func (d *directRecorder) appendRecord(ctx context.Context, b []byte, rec *Record
 	for _, r := range v.rules {
 		r.apply(e)
 	}
-	n := len(b)
-	out, err := appendEvent(b, e)
+	d.w = jsonWriter{b: b}
+	appendEvent(&d.w, e)
+	out, err := d.w.b, d.w.err
+	d.w = jsonWriter{}
 	if err != nil {
-		return b[:n], false, err
+		return b, false, err
 	}
 	return out, false, nil
 }

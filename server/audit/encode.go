@@ -18,47 +18,56 @@ import (
 // ast.Value it is, and JSON-like Go values (maps, []any, json.Number) for
 // the rest. The differential test (equal_test.go) holds it to that.
 
-// appendValue appends x: a JSON-like Go value, or a plain ast.Value (null,
+// jsonWriter appends JSON to b; the first error stops it. One is reused
+// for every record, so that walking an ast object (whose iteration takes a
+// closure) costs one allocation per object at most.
+type jsonWriter struct {
+	b   []byte
+	err error
+}
+
+// value appends x: a JSON-like Go value, or a plain ast.Value (null,
 // boolean, number, string, array, object with string keys).
-func appendValue(b []byte, x any) ([]byte, error) {
+func (w *jsonWriter) value(x any) {
+	if w.err != nil {
+		return
+	}
 	switch v := x.(type) {
 	case nil:
-		return append(b, "null"...), nil
+		w.b = append(w.b, "null"...)
 	case bool:
-		return appendBool(b, v), nil
+		w.b = appendBool(w.b, v)
 	case string:
-		return appendString(b, v), nil
+		w.b = appendString(w.b, v)
 	case json.Number:
-		return appendNumber(b, string(v))
+		w.b, w.err = appendNumber(w.b, string(v))
 	case map[string]any:
-		return appendMap(b, v)
+		w.object(v)
 	case []any:
-		b = append(b, '[')
+		w.b = append(w.b, '[')
 		for i, e := range v {
 			if i > 0 {
-				b = append(b, ',')
+				w.b = append(w.b, ',')
 			}
-			var err error
-			if b, err = appendValue(b, e); err != nil {
-				return b, err
-			}
+			w.value(e)
 		}
-		return append(b, ']'), nil
+		w.b = append(w.b, ']')
 	case map[string]string:
-		b = append(b, '{')
+		w.b = append(w.b, '{')
 		for i, k := range sortedKeys(v) {
 			if i > 0 {
-				b = append(b, ',')
+				w.b = append(w.b, ',')
 			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, v[k])
+			w.b = appendString(w.b, k)
+			w.b = append(w.b, ':')
+			w.b = appendString(w.b, v[k])
 		}
-		return append(b, '}'), nil
+		w.b = append(w.b, '}')
 	case ast.Value:
-		return appendAST(b, v)
+		w.ast(v)
+	default:
+		w.b, w.err = appendReflect(w.b, x)
 	}
-	return appendReflect(b, x)
 }
 
 func appendBool(b []byte, v bool) []byte {
@@ -68,20 +77,17 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, "false"...)
 }
 
-func appendMap(b []byte, m map[string]any) ([]byte, error) {
-	b = append(b, '{')
+func (w *jsonWriter) object(m map[string]any) {
+	w.b = append(w.b, '{')
 	for i, k := range sortedKeys(m) {
 		if i > 0 {
-			b = append(b, ',')
+			w.b = append(w.b, ',')
 		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		var err error
-		if b, err = appendValue(b, m[k]); err != nil {
-			return b, err
-		}
+		w.b = appendString(w.b, k)
+		w.b = append(w.b, ':')
+		w.value(m[k])
 	}
-	return append(b, '}'), nil
+	w.b = append(w.b, '}')
 }
 
 // sortedKeys is encoding/json's order of a map's keys: byte-wise.
@@ -94,59 +100,55 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// appendAST appends a plain ast.Value as ast.JSON would make it and
+// ast appends a plain ast.Value as ast.JSON would make it and
 // encoding/json would then write it. Objects with other than string keys,
 // sets and values that need evaluation are not plain; the caller converts
 // such an input with ast.JSON first (plainJSON).
-func appendAST(b []byte, v ast.Value) ([]byte, error) {
+func (w *jsonWriter) ast(v ast.Value) {
+	if w.err != nil {
+		return
+	}
 	switch v := v.(type) {
 	case ast.Null:
-		return append(b, "null"...), nil
+		w.b = append(w.b, "null"...)
 	case ast.Boolean:
-		return appendBool(b, bool(v)), nil
+		w.b = appendBool(w.b, bool(v))
 	case ast.Number:
-		return appendNumber(b, string(v))
+		w.b, w.err = appendNumber(w.b, string(v))
 	case ast.String:
-		return appendString(b, string(v)), nil
+		w.b = appendString(w.b, string(v))
 	case *ast.Array:
-		b = append(b, '[')
+		w.b = append(w.b, '[')
 		for i := range v.Len() {
 			if i > 0 {
-				b = append(b, ',')
+				w.b = append(w.b, ',')
 			}
-			var err error
-			if b, err = appendAST(b, v.Elem(i).Value); err != nil {
-				return b, err
-			}
+			w.ast(v.Elem(i).Value)
 		}
-		return append(b, ']'), nil
+		w.b = append(w.b, ']')
 	case ast.Object:
 		// The object iterates in ast order, which for string keys is
 		// byte-wise: the order encoding/json sorts map keys in.
-		b = append(b, '{')
-		var err error
-		first := true
+		w.b = append(w.b, '{')
+		start := len(w.b)
 		v.Until(func(k, e *ast.Term) bool {
 			s, ok := k.Value.(ast.String)
 			if !ok {
-				err = errNotPlain
+				w.err = errNotPlain
 				return true
 			}
-			if !first {
-				b = append(b, ',')
+			if len(w.b) > start {
+				w.b = append(w.b, ',')
 			}
-			first = false
-			b = appendString(b, string(s))
-			b = append(b, ':')
-			b, err = appendAST(b, e.Value)
-			return err != nil
+			w.b = appendString(w.b, string(s))
+			w.b = append(w.b, ':')
+			w.ast(e.Value)
+			return w.err != nil
 		})
-		if err != nil {
-			return b, err
-		}
-		return append(b, '}'), nil
+		w.b = append(w.b, '}')
+	default:
+		w.err = errNotPlain
 	}
-	return b, errNotPlain
 }
 
 var errNotPlain = errors.New("audit: a value the record encoder does not take")

@@ -23,14 +23,21 @@ type recordEvent struct {
 	erased   []string
 	masked   []string
 	err      *types.ErrorV1
-	metrics  map[string]any
+	metrics  map[string]any // built when a policy needs them
 	custom   map[string]any
+}
+
+// maps builds the metrics and custom maps that the policies see.
+func (e *recordEvent) maps() {
+	if e.custom == nil {
+		e.metrics, e.custom = recordTimings(e.rec), e.rec.custom()
+	}
 }
 
 // newRecordEvent is Record.info followed by the first half of OPA's
 // plugin Log: the event before the drop and mask policies.
 func newRecordEvent(r *Record, labels map[string]string) *recordEvent {
-	e := &recordEvent{rec: r, labels: labels, metrics: recordTimings(r), custom: r.custom()}
+	e := &recordEvent{rec: r, labels: labels}
 	if r.Input != nil {
 		if v, err := r.Input.AST(); err == nil {
 			if plainJSON(v) {
@@ -52,6 +59,7 @@ func newRecordEvent(r *Record, labels map[string]string) *recordEvent {
 // policyInput is the event as the drop and mask policies see it, as OPA's
 // EventV1.AST builds it; the input is the policy's ast.Value itself.
 func (e *recordEvent) policyInput() (ast.Value, error) {
+	e.maps()
 	ev := logs.EventV1{
 		Labels:     e.labels,
 		DecisionID: e.rec.DecisionID,
@@ -84,74 +92,114 @@ func (e *recordEvent) policyInput() (ast.Value, error) {
 
 // appendEvent writes e as one JSON line, as encoding/json's Encoder with
 // SetEscapeHTML(false) writes the logs.EventV1 that OPA's plugin hands its
-// sink: the same fields in the same order, omitempty included.
-func appendEvent(b []byte, e *recordEvent) ([]byte, error) {
-	var err error
+// sink: the same fields in the same order, omitempty included. w is the
+// writer to use; its b is the line's start.
+func appendEvent(w *jsonWriter, e *recordEvent) {
 	r := e.rec
-	b = append(b, `{"labels":`...)
-	if b, err = appendValue(b, e.labels); err != nil {
-		return b, err
-	}
+	w.b = append(w.b, `{"labels":`...)
 	if e.labels == nil {
-		b = append(b[:len(b)-len("{}")], "null"...)
+		w.b = append(w.b, "null"...)
+	} else {
+		w.value(e.labels)
 	}
-	b = append(b, `,"decision_id":`...)
-	b = appendString(b, r.DecisionID)
-	b = append(b, `,"bundles":{`...)
-	b = appendString(b, BundleName)
-	b = append(b, ":{"...)
+	w.b = append(w.b, `,"decision_id":`...)
+	w.b = appendString(w.b, r.DecisionID)
+	w.b = append(w.b, `,"bundles":{`...)
+	w.b = appendString(w.b, BundleName)
+	w.b = append(w.b, ":{"...)
 	if r.Revision != "" {
-		b = append(b, `"revision":`...)
-		b = appendString(b, r.Revision)
+		w.b = append(w.b, `"revision":`...)
+		w.b = appendString(w.b, r.Revision)
 	}
-	b = append(b, `}},"path":`...)
-	b = appendString(b, Path)
+	w.b = append(w.b, `}},"path":`...)
+	w.b = appendString(w.b, Path)
 	if e.input.set {
-		b = append(b, `,"input":`...)
-		if b, err = appendValue(b, e.input.v); err != nil {
-			return b, err
-		}
+		w.b = append(w.b, `,"input":`...)
+		w.value(e.input.v)
 	}
 	if e.result.set {
-		b = append(b, `,"result":`...)
-		if b, err = appendValue(b, e.result.v); err != nil {
-			return b, err
-		}
+		w.b = append(w.b, `,"result":`...)
+		w.value(e.result.v)
 	}
-	b = appendStrings(b, `,"erased":`, e.erased)
-	b = appendStrings(b, `,"masked":`, e.masked)
+	w.b = appendStrings(w.b, `,"erased":`, e.erased)
+	w.b = appendStrings(w.b, `,"masked":`, e.masked)
 	if e.err != nil {
 		if len(e.err.Errors) > 0 {
-			b = append(b, `,"error":`...)
-			if b, err = appendReflect(b, e.err); err != nil {
-				return b, err
-			}
+			w.b = append(w.b, `,"error":`...)
+			w.value(e.err) // through encoding/json
 		} else {
-			b = append(b, `,"error":{"code":`...)
-			b = appendString(b, e.err.Code)
-			b = append(b, `,"message":`...)
-			b = appendString(b, e.err.Message)
-			b = append(b, '}')
+			w.b = append(w.b, `,"error":{"code":`...)
+			w.b = appendString(w.b, e.err.Code)
+			w.b = append(w.b, `,"message":`...)
+			w.b = appendString(w.b, e.err.Message)
+			w.b = append(w.b, '}')
 		}
 	}
-	b = append(b, `,"timestamp":"`...)
-	if b, err = r.Timestamp.AppendText(b); err != nil {
-		return b, err
+	if w.err != nil {
+		return
 	}
-	b = append(b, '"')
-	if len(e.metrics) > 0 {
-		b = append(b, `,"metrics":`...)
-		if b, err = appendMap(b, e.metrics); err != nil {
-			return b, err
+	w.b = append(w.b, `,"timestamp":"`...)
+	if w.b, w.err = r.Timestamp.AppendText(w.b); w.err != nil {
+		return
+	}
+	w.b = append(w.b, '"')
+	w.b = appendTimings(w.b, r)
+	w.b = appendCustom(w.b, r)
+	w.b = append(w.b, "}\n"...)
+}
+
+// appendTimings writes recordTimings(r) as the event's metrics.
+func appendTimings(b []byte, r *Record) []byte {
+	if r.EvalTime <= 0 && r.SignTime <= 0 {
+		return b // an empty map: omitted
+	}
+	b = append(b, `,"metrics":{`...)
+	if r.EvalTime > 0 {
+		b = append(b, `"timer_rego_query_eval_ns":`...)
+		b = strconv.AppendInt(b, r.EvalTime.Nanoseconds(), 10)
+	}
+	if r.SignTime > 0 {
+		if r.EvalTime > 0 {
+			b = append(b, ',')
 		}
+		b = append(b, `"timer_signgate_sign_ns":`...)
+		b = strconv.AppendInt(b, r.SignTime.Nanoseconds(), 10)
 	}
-	if len(e.custom) > 0 {
-		b = append(b, `,"custom":`...)
-		if b, err = appendMap(b, e.custom); err != nil {
-			return b, err
-		}
+	return append(b, '}')
+}
+
+// appendCustom writes r.custom() as the event's custom object, its keys
+// in encoding/json's order.
+func appendCustom(b []byte, r *Record) []byte {
+	b = append(b, `,"custom":{`...)
+	if r.Provider != "" {
+		b = append(b, `"bucket":`...)
+		b = appendString(b, r.Bucket)
+		b = append(b, ',')
 	}
-	return append(b, "}\n"...), nil
+	b = append(b, `"endpoint":`...)
+	b = appendString(b, r.Endpoint)
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, r.Error)
+	}
+	if !r.ExpiresAt.IsZero() {
+		b = append(b, `,"expires_at":`...)
+		b = appendString(b, r.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if r.ExpiryClampedBy != "" {
+		b = append(b, `,"expiry_clamped_by":`...)
+		b = appendString(b, r.ExpiryClampedBy)
+	}
+	if r.Provider != "" {
+		b = append(b, `,"provider":`...)
+		b = appendString(b, r.Provider)
+	}
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, r.RequestID)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	return append(b, '}')
 }
 
 func appendStrings(b []byte, name string, s []string) []byte {

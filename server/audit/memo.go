@@ -143,12 +143,12 @@ func (rs *readSet) memoKey(b []byte, e *recordEvent) (_ []byte, ok bool) {
 			// encoded whole, which holds whatever the reference reads.
 			v := e.inputAST
 			for _, t := range p[1:] {
-				k, isStr := t.Value.(ast.String)
+				_, isStr := t.Value.(ast.String)
 				obj, isObj := v.(ast.Object)
 				if !isStr || !isObj {
 					break
 				}
-				child := obj.Get(ast.StringTerm(string(k)))
+				child := obj.Get(t)
 				if child == nil {
 					v = nil
 					break
@@ -191,10 +191,12 @@ func (rs *readSet) memoKey(b []byte, e *recordEvent) (_ []byte, ok bool) {
 			}
 			b = appendKeyString(b, string(raw))
 		case "metrics":
+			e.maps()
 			if b, ok = appendKeyGo(b, e.metrics); !ok {
 				return b, false
 			}
 		case "custom":
+			e.maps()
 			if b, ok = appendKeyGo(b, e.custom); !ok {
 				return b, false
 			}
