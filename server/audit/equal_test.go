@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/signgate/signgate/authz"
@@ -102,10 +103,7 @@ is_api(x) if {
 
 // fixedPolicies are whole policies: the ones that fail, and the ones
 // whose memo must fall back to evaluating each record.
-var fixedPolicies = []struct {
-	name, rego string
-	memo       bool
-}{
+var fixedPolicies = []diffPolicy{
 	{"mask path outside input and result", `mask contains "/custom/request_id"`, true},
 	{"mask path with a bad escape", `mask contains "/input/%zz"`, true},
 	{"mask rule without op", `mask contains {"path": "/input/time"}`, true},
@@ -238,9 +236,7 @@ func compareRecord(t testing.TB, p *Pipeline, rec *Record) outcome {
 func TestRecordsMatchOPAPlugin(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 2026))
 	policies := []diffPolicy{{name: "shipped mask", memo: true}}
-	for _, f := range fixedPolicies {
-		policies = append(policies, diffPolicy{name: f.name, rego: f.rego, memo: f.memo})
-	}
+	policies = append(policies, fixedPolicies...)
 	policies = append(policies, generatedPolicies(rng, 24)...)
 	const perPolicy = 150
 	var written, notWritten, failed, records int
@@ -438,19 +434,15 @@ func randomRecord(rng *rand.Rand, i int) *Record {
 }
 
 // fuzzPolicies are the policies the fuzz target checks each input with:
-// the shipped mask, one with every composable rule, one that falls back.
+// the shipped mask, one with every composable rule, and one that reads
+// input whole, so that the memo falls back.
 func fuzzPolicies(t testing.TB) []*Pipeline {
 	all := strings.Join(maskSnippets, "\n") + "\n" + strings.Join(dropSnippets, "\n") + helperSnippets + dropHelpers
+	i := slices.IndexFunc(fixedPolicies, func(f diffPolicy) bool { return f.name == "mask iterating input" })
 	return []*Pipeline{
 		diffPipeline(t, embeddedPolicy(&testing.T{})),
 		diffPipeline(t, policyBundle(t, all)),
-		diffPipeline(t, policyBundle(t, slices.Collect(func(yield func(string) bool) {
-			for _, f := range fixedPolicies {
-				if !f.memo && !yield(f.rego) {
-					return
-				}
-			}
-		})[1])),
+		diffPipeline(t, policyBundle(t, fixedPolicies[i].rego)),
 	}
 }
 
@@ -477,4 +469,48 @@ func FuzzRecordMatchesOPAPlugin(f *testing.F) {
 			compareRecord(t, p, rec)
 		}
 	})
+}
+
+// TestTheShippedMaskIsMemoisedOnTheClaims: the shipped mask reads only the
+// caller's claims, so records that differ elsewhere share a memo entry,
+// and a new revision starts with an empty memo.
+func TestTheShippedMaskIsMemoisedOnTheClaims(t *testing.T) {
+	p := newPipeline(t, config.Audit{Sink: "console", InstanceID: "replica-1"}, nil)
+	rp := p.direct.policy.Load()
+	claims := ast.Ref{ast.StringTerm("input"), ast.StringTerm("subject"), ast.StringTerm("claims")}
+	if !rp.reads.memo || len(rp.reads.paths) != 1 || !rp.reads.paths[0].Equal(claims) {
+		t.Fatalf("memo %v (%s), reads %v; want the claims only", rp.reads.memo, rp.reads.why, rp.reads.paths)
+	}
+	apiKey := func(id, object string) *Record {
+		r := record(id)
+		r.Input.Subject.AuthMethod, r.Input.Subject.Claims = "api_key", nil
+		r.Input.Action.Object = object
+		return r
+	}
+	jwt := func(id, object string) *Record {
+		r := record(id)
+		r.Input.Action.Object = object
+		return r
+	}
+	for _, tc := range []struct {
+		rec         *Record
+		wantEntries int
+	}{
+		{apiKey("d-1", "a"), 1},
+		{apiKey("d-2", "b"), 1},
+		{jwt("d-3", "a"), 2},
+		{jwt("d-4", "c"), 2},
+		{apiKey("d-5", "c"), 2},
+	} {
+		compareRecord(t, p, tc.rec)
+		if n := len(rp.memo.items); n != tc.wantEntries {
+			t.Errorf("%s: %d memo entries, want %d", tc.rec.DecisionID, n, tc.wantEntries)
+		}
+	}
+	if err := p.UsePolicy(context.Background(), embeddedPolicy(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.direct.policy.Load().memo.items); n != 0 {
+		t.Errorf("a new revision starts with %d memo entries", n)
+	}
 }
