@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -16,6 +17,15 @@ import (
 // sub-trees at those prefixes and of the revision's data: it is memoised
 // per revision, keyed by an exact encoding of those sub-trees. The shipped
 // mask reads only input.input.subject.claims.
+
+// unmemoisable are built-ins whose answer differs between evaluations
+// although OPA does not mark them non-deterministic (uuid.rfc4122 is fixed
+// within one evaluation only; certificate checks read the clock), and
+// those with an effect (print).
+var unmemoisable = []string{
+	"print", "internal.print", "trace", "uuid.rfc4122", "crypto.x509.parse_and_verify_certificates",
+	"time.now_ns", "rand.", "http.", "net.", "opa.runtime", "io.jwt.decode_verify",
+}
 
 // readSet is what a revision's drop and mask policies read of the event.
 type readSet struct {
@@ -55,7 +65,7 @@ func analyze(c *ast.Compiler, queries ...ast.Ref) readSet {
 			unsafe("calls " + name + ", which is not a known built-in")
 		case b.Nondeterministic:
 			unsafe("calls the non-deterministic " + name)
-		case name == "print" || name == "internal.print" || name == "trace":
+		case slices.ContainsFunc(unmemoisable, func(p string) bool { return strings.HasPrefix(name, p) }):
 			unsafe("calls " + name)
 		}
 	}
