@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -120,18 +121,25 @@ func (rp *recordPolicy) evalPolicies(ctx context.Context, e *recordEvent) (verdi
 	return verdict{rules: rules}, nil
 }
 
-// directRecorder writes records for the console and file sinks. Only the
-// worker uses it.
+// directRecorder writes records for the console and file sinks. The
+// worker uses it, alone or with a few helpers for a large batch (see
+// Pipeline.encodeBatch); each caller brings its own recordScratch.
 type directRecorder struct {
-	mgr    *plugins.Manager
-	labels map[string]string
-	policy atomic.Pointer[recordPolicy] // swapped by UsePolicy, which need not run on the worker
-	key    []byte                       // scratch for memo keys
-	w      jsonWriter
+	mgr     *plugins.Manager
+	labels  map[string]string
+	policy  atomic.Pointer[recordPolicy] // swapped by UsePolicy, which need not run on the worker
+	scratch []recordScratch              // [0] is the worker's; one per helper
+}
+
+// recordScratch is what encoding records one after another reuses.
+type recordScratch struct {
+	key []byte // memo keys
+	w   jsonWriter
+	buf []byte // a helper's lines
 }
 
 func newDirectRecorder(mgr *plugins.Manager) *directRecorder {
-	d := &directRecorder{mgr: mgr, labels: mgr.Labels()}
+	d := &directRecorder{mgr: mgr, labels: mgr.Labels(), scratch: make([]recordScratch, max(1, runtime.GOMAXPROCS(0)))}
 	d.use(mgr.GetCompiler())
 	return d
 }
@@ -145,10 +153,10 @@ func (d *directRecorder) use(c *ast.Compiler) {
 // appendRecord appends rec's event, masked, to b. dropped is true when the
 // drop policy dropped it; an error (from a policy or the encoder) means
 // nothing was appended.
-func (d *directRecorder) appendRecord(ctx context.Context, b []byte, rec *Record) (_ []byte, dropped bool, err error) {
+func (d *directRecorder) appendRecord(ctx context.Context, s *recordScratch, b []byte, rec *Record) (_ []byte, dropped bool, err error) {
 	e := newRecordEvent(rec, d.labels)
 	var v verdict
-	v, d.key, err = d.policy.Load().decide(ctx, e, d.key)
+	v, s.key, err = d.policy.Load().decide(ctx, e, s.key)
 	if err != nil {
 		return b, false, err
 	}
@@ -158,10 +166,10 @@ func (d *directRecorder) appendRecord(ctx context.Context, b []byte, rec *Record
 	for _, r := range v.rules {
 		r.apply(e)
 	}
-	d.w = jsonWriter{b: b}
-	appendEvent(&d.w, e)
-	out, err := d.w.b, d.w.err
-	d.w = jsonWriter{}
+	s.w = jsonWriter{b: b}
+	appendEvent(&s.w, e)
+	out, err := s.w.b, s.w.err
+	s.w = jsonWriter{}
 	if err != nil {
 		return b, false, err
 	}

@@ -514,3 +514,38 @@ func TestTheShippedMaskIsMemoisedOnTheClaims(t *testing.T) {
 		t.Errorf("a new revision starts with %d memo entries", n)
 	}
 }
+
+// TestABatchEncodedByHelpersMatchesOPAInOrder: a large batch is encoded
+// by several goroutines; its lines are OPA's lines for the same records,
+// in the order of the batch, and each record's outcome is OPA's.
+func TestABatchEncodedByHelpersMatchesOPAInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	all := strings.Join(maskSnippets, "\n") + "\n" + strings.Join(dropSnippets, "\n") + helperSnippets + dropHelpers
+	for _, b := range []*bundle.Bundle{embeddedPolicy(t), policyBundle(t, all)} {
+		p := diffPipeline(t, b)
+		p.direct.scratch = make([]recordScratch, 4) // four helpers, whatever GOMAXPROCS is
+		var want []byte
+		var wantErr []error
+		batch := make([]*item, 203)
+		for i := range batch {
+			batch[i] = &item{rec: randomRecord(rng, i)}
+			o := runPath(p, batch[i].rec, p.logRecordOPA)
+			want, wantErr = append(want, o.line...), append(wantErr, o.err)
+		}
+		p.sink.buf.Reset()
+		p.encodeBatch(context.Background(), batch)
+		got := bytes.Clone(p.sink.buf.Bytes())
+		p.sink.buf.Reset()
+		for i, it := range batch {
+			if !sameOutcome(outcome{err: wantErr[i]}, outcome{err: it.err}) {
+				t.Fatalf("record %d: OPA's plugin %v, helpers %v", i, wantErr[i], it.err)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("the batch's lines differ from OPA's:\nOPA's plugin:\n%s\nhelpers:\n%s", want, got)
+		}
+		if n := bytes.Count(got, []byte("\n")); n < 10 {
+			t.Fatalf("only %d of %d records written", n, len(batch))
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -314,8 +315,9 @@ type verdict struct {
 // memoSize bounds a revision's memo.
 const memoSize = 1024
 
-// memo is a small LRU of verdicts. Only the worker uses it.
+// memo is a small LRU of verdicts, shared by the worker and its helpers.
 type memo struct {
+	mu    sync.Mutex
 	ll    *list.List
 	items map[string]*list.Element
 }
@@ -328,6 +330,8 @@ type memoEntry struct {
 func newMemo() *memo { return &memo{ll: list.New(), items: map[string]*list.Element{}} }
 
 func (m *memo) get(key []byte) (verdict, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if el, ok := m.items[string(key)]; ok {
 		m.ll.MoveToFront(el)
 		return el.Value.(*memoEntry).v, true
@@ -337,6 +341,8 @@ func (m *memo) get(key []byte) (verdict, bool) {
 
 func (m *memo) put(key []byte, v verdict) {
 	k := string(key)
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if el, ok := m.items[k]; ok {
 		el.Value.(*memoEntry).v = v
 		m.ll.MoveToFront(el)

@@ -54,11 +54,11 @@ func (s *sink) Log(_ context.Context, e logs.EventV1) error {
 	return nil
 }
 
-// add appends one event that the direct path encoded into b, which
-// AvailableBuffer gave (write). It counts as an event handed over.
-func (s *sink) add(b []byte) {
+// add appends n events that the direct path encoded into b (which may be
+// the buffer's own AvailableBuffer). They count as events handed over.
+func (s *sink) add(b []byte, n int) {
 	s.buf.Write(b)
-	s.seen++
+	s.seen += uint64(n)
 }
 
 // mark is where the batch stands, so that a record whose encoding failed
