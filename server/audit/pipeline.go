@@ -29,8 +29,9 @@ var ErrUnavailable = errors.New("audit: record not stored")
 
 // Pipeline takes decision records from the handlers and stores them. The
 // request path only sends a pointer on a channel; one worker goroutine
-// turns records into OPA events, runs them through OPA's decision-log
-// plugin (drop and mask policies, then the sink or the upload buffer) and
+// turns records into OPA events, applies the drop and mask policies (itself
+// for the console and file sinks, with helpers for a large group; through
+// OPA's decision-log plugin and its upload buffer for the service sink) and
 // commits them in groups.
 //
 // best_effort sheds what no URL depends on first: a record of a denial, a

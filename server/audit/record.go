@@ -1,8 +1,9 @@
 // Package audit stores signgate's decision records: one per decision, shaped
 // like an OPA decision-log event, masked by the Rego mask policy
-// (data.system.log.mask) and delivered by OPA's decision-log plugin to the
-// console, a rotated file or an OPA decision-log service, either best effort
-// or strictly (no URL without its stored record).
+// (data.system.log.mask) and written to the console or a rotated file (as
+// OPA's decision-log plugin would write them, proven by a differential
+// test) or delivered by that plugin to an OPA decision-log service, either
+// best effort or strictly (no URL without its stored record).
 package audit
 
 import (
