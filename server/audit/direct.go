@@ -146,8 +146,10 @@ func newDirectRecorder(mgr *plugins.Manager) *directRecorder {
 
 // use makes c's drop and mask policies apply to the records that follow;
 // the store must already hold the revision's data.
-func (d *directRecorder) use(c *ast.Compiler) {
-	d.policy.Store(prepareRecordPolicy(d.mgr, c))
+func (d *directRecorder) use(c *ast.Compiler) *recordPolicy {
+	rp := prepareRecordPolicy(d.mgr, c)
+	d.policy.Store(rp)
+	return rp
 }
 
 // appendRecord appends rec's event, masked, to b. dropped is true when the

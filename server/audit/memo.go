@@ -30,10 +30,9 @@ var unmemoisable = []string{
 
 // readSet is what a revision's drop and mask policies read of the event.
 type readSet struct {
-	memo  bool        // false: evaluate per record
-	paths []ast.Ref   // ground prefixes into the event, without the leading input
-	why   string      // why not memo, for the log
-	rules []*ast.Rule // the rules reached, for tests
+	memo  bool      // false: evaluate per record
+	paths []ast.Ref // ground prefixes into the event, without the leading input
+	why   string    // why not memo, for the log
 }
 
 // analyze finds what the rules reachable from the queries read of input.
@@ -118,7 +117,6 @@ func analyze(c *ast.Compiler, queries ...ast.Ref) readSet {
 	for len(queue) > 0 {
 		r := queue[0]
 		queue = queue[1:]
-		rs.rules = append(rs.rules, r)
 		vis.Walk(r)
 	}
 	rs.memo = rs.why == ""

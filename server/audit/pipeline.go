@@ -187,10 +187,25 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 // data.system.log.mask) apply to the records that follow, once it returns.
 func (p *Pipeline) UsePolicy(ctx context.Context, b *bundle.Bundle) error {
 	c, err := p.opa.usePolicy(ctx, b)
-	if err == nil && p.direct != nil {
-		p.direct.use(c)
+	if err == nil {
+		p.useDirect(c)
 	}
 	return err
+}
+
+// useDirect prepares c's drop and mask policies for the direct path, and
+// says when they must be evaluated for every record.
+func (p *Pipeline) useDirect(c *ast.Compiler) {
+	if p.direct == nil {
+		return
+	}
+	rp := p.direct.use(c)
+	switch {
+	case rp.err != nil:
+		p.log.Error("decision records will not be written: the drop or mask policy does not prepare", "err", rp.err)
+	case !rp.reads.memo:
+		p.log.Info("the drop and mask policies are evaluated for every decision record", "reason", rp.reads.why)
+	}
 }
 
 // PolicyActivated is UsePolicy for the engine's observer: it returns at
@@ -239,8 +254,8 @@ func (p *Pipeline) applyPolicy() {
 	} else {
 		c, err = p.opa.usePolicy(context.Background(), a.bundle)
 	}
-	if err == nil && p.direct != nil {
-		p.direct.use(c)
+	if err == nil {
+		p.useDirect(c)
 	}
 	if err != nil {
 		p.log.Error("decision-record mask policy not updated; the previous one stays", "err", err)
