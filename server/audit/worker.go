@@ -219,9 +219,16 @@ func (p *Pipeline) encodeBatch(ctx context.Context, batch []*item) {
 	}
 	wg.Wait()
 	for g := range n {
-		p.sink.add(p.direct.scratch[g].buf, counts[g])
+		s := &p.direct.scratch[g]
+		p.sink.add(s.buf, counts[g])
+		if cap(s.buf) > maxHelperBuffer {
+			s.buf = nil // a rare huge group: do not keep its memory
+		}
 	}
 }
+
+// maxHelperBuffer is the most a helper's buffer keeps between groups.
+const maxHelperBuffer = 1 << 20
 
 // logRecordOPA runs rec through OPA's decision-log plugin, which hands the
 // event to the sink (or, for the service sink, to its upload buffer).
