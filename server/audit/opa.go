@@ -140,23 +140,23 @@ func newOPALogs(ctx context.Context, cfg config.Audit, token string, mgr *plugin
 // usePolicy compiles b's modules and uses them as useCompiled does, so
 // that the drop and mask policies of the serving bundle apply. It is for
 // bundles that no engine compiled.
-func (o *opaLogs) usePolicy(ctx context.Context, b *bundle.Bundle) error {
+func (o *opaLogs) usePolicy(ctx context.Context, b *bundle.Bundle) (*ast.Compiler, error) {
 	modules := make(map[string]*ast.Module, len(b.Modules))
 	for _, m := range b.Modules {
 		parsed := m.Parsed
 		if parsed == nil {
 			var err error
 			if parsed, err = ast.ParseModuleWithOpts(m.Path, string(m.Raw), o.mgr.ParserOptions()); err != nil {
-				return fmt.Errorf("audit: read the policy bundle for the mask policy: %w", err)
+				return nil, fmt.Errorf("audit: read the policy bundle for the mask policy: %w", err)
 			}
 		}
 		modules[m.Path] = parsed
 	}
 	c := ast.NewCompiler().WithDefaultRegoVersion(o.mgr.ParserOptions().RegoVersion)
 	if c.Compile(modules); c.Failed() {
-		return fmt.Errorf("audit: compile the policy bundle for the mask policy: %w", c.Errors)
+		return nil, fmt.Errorf("audit: compile the policy bundle for the mask policy: %w", c.Errors)
 	}
-	return o.useCompiled(ctx, c, b.Data)
+	return c, o.useCompiled(ctx, c, b.Data)
 }
 
 // useCompiled makes the drop and mask policies (data.system.log.drop,

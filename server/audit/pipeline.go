@@ -29,8 +29,9 @@ var ErrUnavailable = errors.New("audit: record not stored")
 
 // Pipeline takes decision records from the handlers and stores them. The
 // request path only sends a pointer on a channel; one worker goroutine
-// turns records into OPA events, runs them through OPA's decision-log
-// plugin (drop and mask policies, then the sink or the upload buffer) and
+// turns records into OPA events, applies the drop and mask policies (itself
+// for the console and file sinks, with helpers for a large group; through
+// OPA's decision-log plugin and its upload buffer for the service sink) and
 // commits them in groups.
 //
 // best_effort sheds what no URL depends on first: a record of a denial, a
@@ -58,11 +59,12 @@ type Pipeline struct {
 	newPolicy chan struct{}
 	reopen    chan chan error // see Reopen
 
-	opa  *opaLogs
-	sink *sink
-	file *rotatingFile
-	log  *slog.Logger
-	now  func() time.Time
+	opa    *opaLogs
+	direct *directRecorder // console and file; nil for the service sink
+	sink   *sink
+	file   *rotatingFile
+	log    *slog.Logger
+	now    func() time.Time
 
 	stats      stats
 	commitTime prometheus.Histogram
@@ -173,6 +175,9 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 		}
 		return nil, err
 	}
+	if !p.service {
+		p.direct = newDirectRecorder(p.opa.mgr)
+	}
 	p.registerMetrics(o.reg)
 	go p.run()
 	return p, nil
@@ -181,7 +186,26 @@ func New(ctx context.Context, cfg config.Audit, opts ...Option) (*Pipeline, erro
 // UsePolicy makes the drop and mask policies of b (data.system.log.drop,
 // data.system.log.mask) apply to the records that follow, once it returns.
 func (p *Pipeline) UsePolicy(ctx context.Context, b *bundle.Bundle) error {
-	return p.opa.usePolicy(ctx, b)
+	c, err := p.opa.usePolicy(ctx, b)
+	if err == nil {
+		p.useDirect(c)
+	}
+	return err
+}
+
+// useDirect prepares c's drop and mask policies for the direct path, and
+// says when they must be evaluated for every record.
+func (p *Pipeline) useDirect(c *ast.Compiler) {
+	if p.direct == nil {
+		return
+	}
+	rp := p.direct.use(c)
+	switch {
+	case rp.err != nil:
+		p.log.Error("decision records will not be written: the drop or mask policy does not prepare", "err", rp.err)
+	case !rp.reads.memo:
+		p.log.Info("the drop and mask policies are evaluated for every decision record", "reason", rp.reads.why)
+	}
 }
 
 // PolicyActivated is UsePolicy for the engine's observer: it returns at
@@ -224,11 +248,14 @@ func (p *Pipeline) applyPolicy() {
 	if a == nil {
 		return
 	}
-	var err error
-	if a.compiler != nil {
-		err = p.opa.useCompiled(context.Background(), a.compiler, a.bundle.Data)
+	c, err := a.compiler, error(nil)
+	if c != nil {
+		err = p.opa.useCompiled(context.Background(), c, a.bundle.Data)
 	} else {
-		err = p.opa.usePolicy(context.Background(), a.bundle)
+		c, err = p.opa.usePolicy(context.Background(), a.bundle)
+	}
+	if err == nil {
+		p.useDirect(c)
 	}
 	if err != nil {
 		p.log.Error("decision-record mask policy not updated; the previous one stays", "err", err)

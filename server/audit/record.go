@@ -1,8 +1,9 @@
 // Package audit stores signgate's decision records: one per decision, shaped
 // like an OPA decision-log event, masked by the Rego mask policy
-// (data.system.log.mask) and delivered by OPA's decision-log plugin to the
-// console, a rotated file or an OPA decision-log service, either best effort
-// or strictly (no URL without its stored record).
+// (data.system.log.mask) and written to the console or a rotated file (as
+// OPA's decision-log plugin would write them, proven by a differential
+// test) or delivered by that plugin to an OPA decision-log service, either
+// best effort or strictly (no URL without its stored record).
 package audit
 
 import (
@@ -123,12 +124,5 @@ type timings struct {
 func (t timings) All() map[string]any { return t.all }
 
 func recordMetrics(r *Record) metrics.Metrics {
-	all := map[string]any{}
-	if r.EvalTime > 0 {
-		all["timer_rego_query_eval_ns"] = json.Number(strconv.FormatInt(r.EvalTime.Nanoseconds(), 10))
-	}
-	if r.SignTime > 0 {
-		all["timer_signgate_sign_ns"] = json.Number(strconv.FormatInt(r.SignTime.Nanoseconds(), 10))
-	}
-	return timings{Metrics: metrics.NoOp(), all: all}
+	return timings{Metrics: metrics.NoOp(), all: recordTimings(r)}
 }

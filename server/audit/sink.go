@@ -14,9 +14,11 @@ import (
 // setting), after the drop and mask policies.
 const sinkPlugin = "signgate_audit"
 
-// sink is the decision-log plugin at the end of OPA's pipeline. It encodes
-// the events of the open batch as JSON lines; commit writes the batch with
-// one write and, when asked, one fsync: the group commit of strict mode.
+// sink is the open batch of JSON lines: the direct path adds the lines it
+// encoded (add), and as the decision-log plugin at the end of OPA's
+// pipeline it encodes the events OPA hands it (Log); commit writes the
+// batch with one write and, when asked, one fsync: the group commit of
+// strict mode.
 // Without a writer (the service sink, where OPA uploads from its own
 // buffer) it only counts events, which is how the pipeline knows that a
 // record got through the drop and mask policies into OPA's buffer.
@@ -52,6 +54,13 @@ func (s *sink) Log(_ context.Context, e logs.EventV1) error {
 	}
 	s.seen++
 	return nil
+}
+
+// add appends n events that the direct path encoded into b (which may be
+// the buffer's own AvailableBuffer). They count as events handed over.
+func (s *sink) add(b []byte, n int) {
+	s.buf.Write(b)
+	s.seen += uint64(n)
 }
 
 // mark is where the batch stands, so that a record whose encoding failed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -74,8 +75,12 @@ func (p *Pipeline) process(batch []*item) {
 	if p.service && !p.strict {
 		batch = p.shedForIssued(batch)
 	}
-	for _, it := range batch {
-		it.err = p.logRecord(ctx, it.rec)
+	if p.direct != nil {
+		p.encodeBatch(ctx, batch)
+	} else {
+		for _, it := range batch {
+			it.err = p.logRecord(ctx, it.rec)
+		}
 	}
 	commitErr := p.commit(ctx, dropped)
 	var failed, late []*item
@@ -142,7 +147,92 @@ func (p *Pipeline) shedForIssued(batch []*item) []*item {
 // it does when the drop policy drops it or the mask policy fails.
 var errNotLogged = errors.New("the drop policy dropped the record, or the mask policy failed")
 
+// logRecord adds rec to the open batch: through the direct path for the
+// console and file sinks, through OPA's plugin for the service sink.
 func (p *Pipeline) logRecord(ctx context.Context, rec *Record) error {
+	if p.direct == nil {
+		return p.logRecordOPA(ctx, rec)
+	}
+	b, dropped, err := p.direct.appendRecord(ctx, &p.direct.scratch[0], p.sink.buf.AvailableBuffer(), rec)
+	if err = p.directOutcome(rec, dropped, err); err == nil {
+		p.sink.add(b, 1)
+	}
+	return err
+}
+
+// directOutcome is what logRecordOPA would return for a record that the
+// direct path dropped or failed on: errNotLogged when a policy kept it out.
+func (p *Pipeline) directOutcome(rec *Record, dropped bool, err error) error {
+	switch {
+	case dropped:
+		return errNotLogged
+	case errors.Is(err, errPolicy):
+		p.log.Error("decision record not written", "decision_id", rec.DecisionID, "err", err)
+		return errNotLogged
+	}
+	return err
+}
+
+// parallelRecords is the fewest records a helper takes: a batch of fewer
+// than twice as many is encoded by the worker alone.
+const parallelRecords = 8
+
+// encodeBatch logs the batch's records through the direct path, with up
+// to GOMAXPROCS goroutines for a large batch: each encodes a run of
+// consecutive records into its own buffer, and the buffers join the sink's
+// batch in order, so the records keep their order. Every record is masked
+// by the policy the worker applied before the batch.
+func (p *Pipeline) encodeBatch(ctx context.Context, batch []*item) {
+	n := min(len(p.direct.scratch), len(batch)/parallelRecords)
+	if n < 2 {
+		for _, it := range batch {
+			it.err = p.logRecord(ctx, it.rec)
+		}
+		return
+	}
+	size := (len(batch) + n - 1) / n
+	counts := make([]int, n)
+	var wg sync.WaitGroup
+	for g := range n {
+		run := batch[min(g*size, len(batch)):min((g+1)*size, len(batch))]
+		s := &p.direct.scratch[g]
+		wg.Go(func() {
+			buf := s.buf[:0]
+			done := 0
+			defer func() {
+				s.buf = buf
+				if r := recover(); r != nil {
+					for _, it := range run[done:] {
+						it.err = fmt.Errorf("audit: encoding the record panicked: %v", r)
+					}
+				}
+			}()
+			for _, it := range run {
+				next, dropped, err := p.direct.appendRecord(ctx, s, buf, it.rec)
+				if it.err = p.directOutcome(it.rec, dropped, err); it.err == nil {
+					buf = next
+					counts[g]++
+				}
+				done++
+			}
+		})
+	}
+	wg.Wait()
+	for g := range n {
+		s := &p.direct.scratch[g]
+		p.sink.add(s.buf, counts[g])
+		if cap(s.buf) > maxHelperBuffer {
+			s.buf = nil // a rare huge group: do not keep its memory
+		}
+	}
+}
+
+// maxHelperBuffer is the most a helper's buffer keeps between groups.
+const maxHelperBuffer = 1 << 20
+
+// logRecordOPA runs rec through OPA's decision-log plugin, which hands the
+// event to the sink (or, for the service sink, to its upload buffer).
+func (p *Pipeline) logRecordOPA(ctx context.Context, rec *Record) error {
 	seen, mark := p.sink.seen, p.sink.mark()
 	if err := p.opa.plugin.Log(ctx, rec.info()); err != nil {
 		p.sink.truncate(mark)
