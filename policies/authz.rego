@@ -61,7 +61,6 @@ decision := {
 	endswith(t.prefix, "/")
 	cap := t.max_ttl[input.action.operation]
 	expires_in := object.get(input.action, "expires_in", cap)
-	is_number(expires_in)
 	expires_in > 0
 	expires_in % 1 == 0
 } else := {
@@ -84,7 +83,6 @@ decision := {
 	endswith(t.prefix, "/")
 	cap := t.max_ttl[input.action.operation]
 	expires_in := object.get(input.action, "expires_in", cap)
-	is_number(expires_in)
 	expires_in > 0
 	expires_in % 1 == 0
 	cidr := source_cidr
@@ -107,18 +105,14 @@ decision := {
 	member == true
 	is_string(t.connector)
 	endswith(t.prefix, "/")
-	max_upload_bytes := object.get(t, "max_upload_bytes", 1)
-	is_number(max_upload_bytes)
-	max_upload_bytes > 0
-	max_upload_bytes % 1 == 0
 	size := object.get(input.action, "size", 1)
-	is_number(size)
 	size > 0
 	size % 1 == 0
-	size <= object.get(t, "max_upload_bytes", size)
+	max_upload_bytes := object.get(t, "max_upload_bytes", size)
+	max_upload_bytes % 1 == 0
+	size <= max_upload_bytes
 	cap := t.max_ttl[input.action.operation]
 	expires_in := object.get(input.action, "expires_in", cap)
-	is_number(expires_in)
 	expires_in > 0
 	expires_in % 1 == 0
 } else := {
@@ -148,23 +142,17 @@ decision := {
 	object.get(upload_constraints, "content_type", "-") != ""
 	is_string(object.get(upload_constraints, "content_type", ""))
 	content_type_ok == true
-	max_upload_bytes := object.get(t, "max_upload_bytes", 1)
-	is_number(max_upload_bytes)
-	max_upload_bytes > 0
-	max_upload_bytes % 1 == 0
-	max_bytes := object.get(upload_constraints, "max_bytes", 1)
-	is_number(max_bytes)
-	max_bytes > 0
-	max_bytes % 1 == 0
 	size := object.get(input.action, "size", 1)
-	is_number(size)
 	size > 0
 	size % 1 == 0
-	size <= object.get(t, "max_upload_bytes", size)
-	size <= object.get(upload_constraints, "max_bytes", size)
+	max_upload_bytes := object.get(t, "max_upload_bytes", size)
+	max_upload_bytes % 1 == 0
+	size <= max_upload_bytes
+	max_bytes := object.get(upload_constraints, "max_bytes", size)
+	max_bytes % 1 == 0
+	size <= max_bytes
 	cap := t.max_ttl[input.action.operation]
 	expires_in := object.get(input.action, "expires_in", cap)
-	is_number(expires_in)
 	expires_in > 0
 	expires_in % 1 == 0
 	constraints := object.union(upload_constraints, network_constraints)
