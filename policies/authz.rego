@@ -20,8 +20,9 @@ team := data.signgate.teams[input.action.team]
 # reached sooner for the grants that nearly every request gets.
 #
 # Each body below is a fast path for one common shape of grant: a read or a
-# delete without and with a network range, a write to a team without
-# upload constraints, and any other write. A fast path only checks
+# delete without and with a network range, a write to a team without upload
+# constraints, and a write with them, without and with a network range
+# (upload_constraints without an advisory list). A fast path only checks
 # conditions that imply full_decision's own checks, in one rule body of
 # builtin calls and comparisons, and returns what full_decision returns for
 # that request; when any of its conditions fails (an unusual team, a deny
@@ -133,14 +134,15 @@ decision := {
 	member == true
 	is_string(t.connector)
 	endswith(t.prefix, "/")
-	network_allowed == true
+	object.get(t, "cidrs", null) == null
 	upload_constraints := object.get(t, "upload_constraints", {})
 	is_object(upload_constraints)
 	count(object.remove(upload_constraints, ["max_bytes", "content_type", "content_md5", "advisory"])) == 0
 	object.get(upload_constraints, "advisory", []) == []
 	is_string(object.get(upload_constraints, "content_md5", ""))
-	object.get(upload_constraints, "content_type", "-") != ""
-	is_string(object.get(upload_constraints, "content_type", ""))
+	content_type := object.get(upload_constraints, "content_type", "-")
+	is_string(content_type)
+	content_type != ""
 	content_type_ok == true
 	size := object.get(input.action, "size", 1)
 	size > 0
@@ -155,8 +157,49 @@ decision := {
 	expires_in := object.get(input.action, "expires_in", cap)
 	expires_in > 0
 	expires_in % 1 == 0
-	constraints := object.union(upload_constraints, network_constraints)
+	constraints := upload_constraints
 	count(constraints) > 0
+} else := {
+	"allow": true,
+	"reasons": set(),
+	"connector": t.connector,
+	"key": concat("", [t.prefix, input.action.object]),
+	"operation": input.action.operation,
+	"ttl_seconds": min([cap, expires_in]),
+	"constraints": constraints,
+} if {
+	t := team
+	input.action.operation == "write"
+	input.action.operation in t.operations
+	object.get(t, "blocked_subjects", []) == []
+	[l | l := data.signgate.blocked_subjects; l != []] == []
+	object.get(input.subject.claims, "email", null) != input.subject.id
+	member == true
+	is_string(t.connector)
+	endswith(t.prefix, "/")
+	upload_constraints := object.get(t, "upload_constraints", {})
+	is_object(upload_constraints)
+	count(object.remove(upload_constraints, ["max_bytes", "content_type", "content_md5", "advisory"])) == 0
+	object.get(upload_constraints, "advisory", []) == []
+	is_string(object.get(upload_constraints, "content_md5", ""))
+	content_type := object.get(upload_constraints, "content_type", "-")
+	is_string(content_type)
+	content_type != ""
+	content_type_ok == true
+	size := object.get(input.action, "size", 1)
+	size > 0
+	size % 1 == 0
+	max_upload_bytes := object.get(t, "max_upload_bytes", size)
+	max_upload_bytes % 1 == 0
+	size <= max_upload_bytes
+	max_bytes := object.get(upload_constraints, "max_bytes", size)
+	max_bytes % 1 == 0
+	size <= max_bytes
+	cap := t.max_ttl[input.action.operation]
+	expires_in := object.get(input.action, "expires_in", cap)
+	expires_in > 0
+	expires_in % 1 == 0
+	constraints := object.union(upload_constraints, {"ip_range": source_cidr})
 } else := full_decision
 
 # full_decision decides every request: a grant when every check passes,

@@ -168,7 +168,8 @@ test_fast_paths_agree_with_full_decision_on_every_combination if {
 	count([d | some d in fast; not d.constraints; d.operation != "write"]) > 0
 	count([d | some d in fast; d.constraints == {"ip_range": "10.8.0.0/16"}; d.operation != "write"]) > 0
 	count([d | some d in fast; not d.constraints; d.operation == "write"]) > 0
-	count([d | some d in fast; d.constraints.max_bytes; d.operation == "write"]) > 0
+	count([d | some d in fast; d.constraints.max_bytes; not d.constraints.ip_range; d.operation == "write"]) > 0
+	count([d | some d in fast; d.constraints.max_bytes; d.constraints.ip_range; d.operation == "write"]) > 0
 	count([f | some [_, f, false] in outcomes; f.allow]) > 0
 	count([f | some [_, f, false] in outcomes; not f.allow]) > 0
 }
