@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -124,7 +125,9 @@ func runRegoTests(t *testing.T, data map[string]any) ([]*tester.Result, int) {
 		t.Fatal(err)
 	}
 	defer store.Abort(ctx, txn)
-	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).SetParallel(1).RunTests(ctx, txn)
+	// The timeout is opa-test.sh's: the agreement tests evaluate hundreds of
+	// decisions each, and a loaded machine takes more than the default 5 s.
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).SetParallel(1).SetTimeout(60*time.Second).RunTests(ctx, txn)
 	if err != nil {
 		t.Fatal(err)
 	}

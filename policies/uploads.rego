@@ -51,16 +51,19 @@ upload_limits contains n if n := team.upload_constraints.max_bytes
 # upload_constraints.content_type: the same type or, when the constraint
 # ends in "/" (a prefix such as "image/"), a type that starts with it.
 # Without one, signgate binds the constraint's exact type itself.
-content_type_ok if not content_type_constrained
-
-content_type_ok if not content_type_requested
-
+#
+# The comparisons come before the negations: OPA tries the bodies in order
+# until one holds, and a `not` costs more than a comparison.
 content_type_ok if input.action.content_type == team.upload_constraints.content_type
 
 content_type_ok if {
 	endswith(team.upload_constraints.content_type, "/")
 	startswith(input.action.content_type, team.upload_constraints.content_type)
 }
+
+content_type_ok if not content_type_constrained
+
+content_type_ok if not content_type_requested
 
 content_type_constrained if team.upload_constraints.content_type
 
