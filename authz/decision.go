@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"mime"
 	"net/netip"
 	"slices"
@@ -30,6 +31,10 @@ type Decision struct {
 	TTL         time.Duration `json:"-"`
 	Constraints Constraints   `json:"constraints,omitzero"`
 	Revision    string        `json:"revision"`
+	// InputAST is the input document exactly as the policy evaluated it;
+	// nil when nothing was evaluated. The decision record reuses it rather
+	// than building the document a second time.
+	InputAST ast.Value `json:"-"`
 }
 
 // TTLSeconds is the granted lifetime in whole seconds.

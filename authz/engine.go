@@ -244,17 +244,17 @@ func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...reg
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller gave up (a client that went away): not the policy's fault.
-			return Decision{Revision: rev.id}, fmt.Errorf("authz: evaluation stopped: %w", cerr)
+			return Decision{Revision: rev.id, InputAST: v}, fmt.Errorf("authz: evaluation stopped: %w", cerr)
 		}
-		return Decision{Revision: rev.id}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
+		return Decision{Revision: rev.id, InputAST: v}, fmt.Errorf("%w: evaluate: %v", ErrPolicy, err)
 	}
 	d, err := parseDecision(rs, in)
-	d.Revision = rev.id
+	d.Revision, d.InputAST = rev.id, v
 	if err != nil {
 		return d, err
 	}
 	if d.Allow && !e.knownConnector(d.Connector) {
-		return Decision{Revision: rev.id}, fmt.Errorf("%w: decision names unknown connector %q", ErrPolicy, d.Connector)
+		return Decision{Revision: rev.id, InputAST: v}, fmt.Errorf("%w: decision names unknown connector %q", ErrPolicy, d.Connector)
 	}
 	return d, nil
 }

@@ -163,6 +163,7 @@ func (s *Server) record(ctx context.Context, c echo.Context, endpoint string, o 
 	rec := &Record{
 		DecisionID: dc.id,
 		Input:      &dc.input,
+		InputAST:   dc.d.InputAST,
 		Revision:   dc.d.Revision,
 		Timestamp:  s.now().UTC(),
 		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),

@@ -39,7 +39,7 @@ func (e *recordEvent) maps() {
 func newRecordEvent(r *Record, labels map[string]string) *recordEvent {
 	e := &recordEvent{rec: r, labels: labels}
 	if r.Input != nil {
-		if v, err := r.Input.AST(); err == nil {
+		if v, err := r.inputValue(); err == nil {
 			if plainJSON(v) {
 				e.inputAST, e.input = v, maskable{set: true, v: v}
 			} else if in, err := ast.JSON(v); err == nil {

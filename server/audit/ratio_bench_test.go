@@ -12,7 +12,8 @@ import (
 
 // BenchmarkRecordDecisionRatio measures, in the same loop and so under the
 // same load, one decision of the default policy with its example data and
-// the record of that decision as the worker writes it (the OPA event, the
+// the record of that decision as the worker writes it (the event around
+// the input value the decision evaluated, the
 // drop and mask policies, encoding, the write to a file). The "ratio"
 // metric is the record's cost over the decision's (docs/performance.md).
 func BenchmarkRecordDecisionRatio(b *testing.B) {
@@ -34,6 +35,7 @@ func BenchmarkRecordDecisionRatio(b *testing.B) {
 		if err != nil || !d.Allow {
 			b.Fatalf("decision %+v, err %v", d, err)
 		}
+		rec.InputAST = d.InputAST // as the server's exit hands it on
 		if err := p.logRecord(ctx, rec); err != nil {
 			b.Fatal(err)
 		}

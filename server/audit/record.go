@@ -33,6 +33,9 @@ const BundleName = "signgate"
 type Record struct {
 	DecisionID string
 	Input      *authz.Input
+	// InputAST is Input exactly as the policy evaluated it
+	// (authz.Decision.InputAST); when nil, the record builds it from Input.
+	InputAST ast.Value
 	// Result is the policy's decision; nil when the policy gave none (it
 	// failed, or no policy was active).
 	Result    *authz.Decision
@@ -74,7 +77,7 @@ func (r *Record) info() *server.Info {
 		Custom:     r.custom(),
 	}
 	if r.Input != nil {
-		if v, err := r.Input.AST(); err == nil {
+		if v, err := r.inputValue(); err == nil {
 			// ast.JSON makes a fresh copy, so masking a record never
 			// changes what the request still holds (its principal's claims).
 			if in, err := ast.JSON(v); err == nil {
@@ -90,6 +93,15 @@ func (r *Record) info() *server.Info {
 		info.Error = types.NewErrorV1(r.Error, "request failed with %s", r.Error)
 	}
 	return info
+}
+
+// inputValue is the input the policy evaluated: the decision's own value
+// when there is one, otherwise built from Input.
+func (r *Record) inputValue() (ast.Value, error) {
+	if r.InputAST != nil {
+		return r.InputAST, nil
+	}
+	return r.Input.AST()
 }
 
 // custom holds what OPA's event has no field for; it is the event's

@@ -58,3 +58,32 @@ func policyAction(t *testing.T, in *authz.Input) string {
 	out, _ := json.Marshal(doc.Action)
 	return string(out)
 }
+
+// TestRecordKeepsTheEvaluatedInput: a record that carries the value the
+// policy evaluated (authz.Decision.InputAST) writes that value, not one
+// rebuilt from the Input, which the request may have changed since.
+func TestRecordKeepsTheEvaluatedInput(t *testing.T) {
+	r := record("d-evaluated")
+	evaluated, err := r.Input.AST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := policyAction(t, r.Input)
+	r.InputAST = evaluated
+	r.Input.Action.Object = "changed/after/the/decision"
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p := newPipeline(t, config.Audit{Sink: "file", Path: path}, nil)
+	if err := p.Record(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	events := readEvents(t, path)
+	if len(events) != 1 {
+		t.Fatalf("%d records, want 1", len(events))
+	}
+	if got, _ := json.Marshal(events[0].Input.Action); string(got) != want {
+		t.Errorf("record's action %s, the policy evaluated %s", got, want)
+	}
+}
