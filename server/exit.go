@@ -70,7 +70,7 @@ func (s *Server) deciding(endpoint string, h decidingFunc) echo.HandlerFunc {
 		if o.err != nil {
 			return o.err
 		}
-		return c.JSON(http.StatusOK, o.body)
+		return writeJSON(c, http.StatusOK, o.body) // respond.go
 	}
 }
 

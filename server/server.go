@@ -5,7 +5,6 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
@@ -183,10 +182,4 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Info("request", attrs...)
 		return nil
 	}
-}
-
-func encodeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
