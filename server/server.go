@@ -166,20 +166,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		latency := time.Since(start)
 		s.metrics.request(c.Path(), c.Response().Status, latency)
-		attrs := []any{
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-			"method", c.Request().Method,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"latency_ms", float64(latency.Microseconds()) / 1000,
-		}
-		if p := principal(c); p.ID != "" {
-			attrs = append(attrs, "subject", p.ID)
-		}
-		if id, _ := c.Get(decisionKey).(string); id != "" {
-			attrs = append(attrs, "decision_id", id)
-		}
-		s.log.Info("request", attrs...)
+		s.logRequest(c, latency) // requestlog.go
 		return nil
 	}
 }
