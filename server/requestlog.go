@@ -28,8 +28,8 @@ func (s *Server) logRequest(c echo.Context, latency time.Duration) {
 		attrs[n] = slog.String("subject", p.ID)
 		n++
 	}
-	if id, _ := c.Get(decisionKey).(string); id != "" {
-		attrs[n] = slog.String("decision_id", id)
+	if dc, _ := c.Get(decisionKey).(*decision); dc != nil && dc.id != "" {
+		attrs[n] = slog.String("decision_id", dc.id)
 		n++
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs[:n]...)

@@ -53,7 +53,7 @@ func TestRequestLogLineUnchanged(t *testing.T) {
 					c.Set(principalKey, Principal{ID: tc.givenSubject, AuthMethod: "api_key"})
 				}
 				if tc.givenDecided != "" {
-					c.Set(decisionKey, tc.givenDecided)
+					c.Set(decisionKey, &decision{id: tc.givenDecided, decided: true})
 				}
 				(&Server{log: slog.New(handler(&got))}).logRequest(c, tc.givenLatency)
 
