@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/signgate/signgate/authz"
@@ -79,7 +78,7 @@ func (s *Server) run(h func(dc *decision) (any, error)) (o *outcome) {
 	od := &struct { // one allocation for both
 		o  outcome
 		dc decision
-	}{dc: decision{id: uuid.NewString()}}
+	}{dc: decision{id: newID()}}
 	o = &od.o
 	o.dc = &od.dc
 	defer func() {

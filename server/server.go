@@ -14,7 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/signgate/signgate/authz"
@@ -148,7 +147,7 @@ func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
 		if !wellFormedRequestID.MatchString(id) {
-			id = uuid.NewString()
+			id = newID() // ids.go
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		return next(c)
