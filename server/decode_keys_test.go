@@ -183,3 +183,36 @@ func TestDecodeReusesNoBody(t *testing.T) {
 		t.Errorf("first request changed to %+v", first)
 	}
 }
+
+// TestDecodeContentTypes: application/json is taken as is, any other
+// spelling of it is parsed, and everything else is a 415.
+func TestDecodeContentTypes(t *testing.T) {
+	tests := []struct {
+		givenType  string
+		wantStatus int // 0: decoded
+	}{
+		{givenType: "application/json"},
+		{givenType: "application/json; charset=utf-8"},
+		{givenType: "Application/JSON"},
+		{givenType: "", wantStatus: 415},
+		{givenType: "text/plain", wantStatus: 415},
+		{givenType: "application/json;", wantStatus: 0},
+		{givenType: "application/json; charset", wantStatus: 415},
+		{givenType: "application/jsonx", wantStatus: 415},
+	}
+	for _, tc := range tests {
+		t.Run(tc.givenType, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/sign", strings.NewReader(`{"team":"vision"}`))
+			r.Header.Set("Content-Type", tc.givenType)
+			var dst signRequest
+			err := decodeJSON(httptest.NewRecorder(), r, 1<<20, &dst)
+			var ae *apiError
+			switch {
+			case tc.wantStatus == 0 && (err != nil || dst.Team != "vision"):
+				t.Errorf("err %v, team %q", err, dst.Team)
+			case tc.wantStatus != 0 && (!errors.As(err, &ae) || ae.Problem.Status != tc.wantStatus):
+				t.Errorf("err %v, want a %d problem", err, tc.wantStatus)
+			}
+		})
+	}
+}
