@@ -45,6 +45,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 	// without allocating (decode_keys.go); anything else takes the walk
 	// below, which says what is wrong.
 	if keysPlain(body, reflect.TypeOf(dst)) {
+		if r, ok := dst.(*signRequest); ok && decodePlain(body, r) { // decode_sign.go
+			return nil
+		}
 		if err := json.Unmarshal(body, dst); err != nil {
 			return jsonProblem(err, limit)
 		}
