@@ -22,20 +22,36 @@ import (
 // application/json, field names match exactly (case-sensitive), no object
 // repeats a field, unknown fields and trailing data are refused.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return problem(http.StatusUnsupportedMediaType, codeInvalidRequest, "Content-Type must be application/json", nil)
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" { // the common case needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return problem(http.StatusUnsupportedMediaType, codeInvalidRequest, "Content-Type must be application/json", nil)
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	buf, err := readBody(http.MaxBytesReader(w, r.Body, limit))
+	defer releaseBody(buf)
 	if err != nil {
 		return jsonProblem(err, limit)
 	}
+	body := buf.Bytes()
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(body) {
 		return invalid("request body is not valid UTF-8")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalid("request body is empty")
+	}
+	// The common case, a well-formed body with known keys, is checked
+	// without allocating (decode_keys.go); anything else takes the walk
+	// below, which says what is wrong.
+	if keysPlain(body, reflect.TypeOf(dst)) {
+		if r, ok := dst.(*signRequest); ok && decodePlain(body, r) { // decode_sign.go
+			return nil
+		}
+		if err := json.Unmarshal(body, dst); err != nil {
+			return jsonProblem(err, limit)
+		}
+		return nil
 	}
 	// One walk checks the keys and finds where the first value ends; one
 	// json.Unmarshal then decodes it (which scans it whole first, so a

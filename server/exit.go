@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/signgate/signgate/authz"
@@ -65,18 +64,23 @@ func (s *Server) deciding(endpoint string, h decidingFunc) echo.HandlerFunc {
 		o := s.run(func(dc *decision) (any, error) { return h(c, dc) })
 		s.exit(c, endpoint, []*outcome{o})
 		if o.dc.decided {
-			c.Set(decisionKey, o.dc.id)
+			c.Set(decisionKey, o.dc) // a pointer: no copy of the id (requestlog.go)
 		}
 		if o.err != nil {
 			return o.err
 		}
-		return c.JSON(http.StatusOK, o.body)
+		return writeJSON(c, http.StatusOK, o.body) // respond.go
 	}
 }
 
 // run calls h with a fresh decision, turning a panic into a 500 problem.
 func (s *Server) run(h func(dc *decision) (any, error)) (o *outcome) {
-	o = &outcome{dc: &decision{id: uuid.NewString()}}
+	od := &struct { // one allocation for both
+		o  outcome
+		dc decision
+	}{dc: decision{id: newID()}}
+	o = &od.o
+	o.dc = &od.dc
 	defer func() {
 		if r := recover(); r != nil {
 			o.body = nil
@@ -112,8 +116,9 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 		return
 	}
 	var wg sync.WaitGroup
+	gctx := rctx // captured by value: rctx itself stays on the stack
 	for _, o := range outs {
-		wg.Go(func() { s.record(rctx, c, endpoint, o) })
+		wg.Go(func() { s.record(gctx, c, endpoint, o) })
 	}
 	wg.Wait()
 }
@@ -172,16 +177,14 @@ func (s *Server) record(ctx context.Context, c echo.Context, endpoint string, o 
 		EvalTime:   dc.evalTime,
 		SignTime:   dc.signTime,
 	}
-	var pe *apiError
-	if errors.As(o.err, &pe) {
+	if pe := settledProblem(o.err); pe != nil {
 		rec.Status = pe.Problem.Status
 		if pe.Problem.Code != codeDenied { // a denial is a decision, not an error
 			rec.Error = pe.Problem.Code
 		}
 	}
 	if dc.d.Revision != "" || o.err == nil {
-		d := dc.d
-		rec.Result = &d
+		rec.Result = &dc.d // nothing changes the decision after its exit
 	}
 	if o.err == nil && !dc.issued.expiresAt.IsZero() {
 		rec.ExpiresAt, rec.Provider, rec.Bucket = dc.issued.expiresAt, dc.issued.provider, dc.issued.bucket
@@ -201,6 +204,18 @@ func (s *Server) record(ctx context.Context, c echo.Context, endpoint string, o 
 	perr := problem(http.StatusServiceUnavailable, codeAuditUnavailable, "the decision record could not be stored, so no URL was issued; try again", err)
 	perr.Problem.DecisionID = dc.id
 	o.body, o.err = nil, perr
+}
+
+// settledProblem is the *apiError in err, which settle made one; it
+// declares no variable for errors.As on the common path, which would cost
+// an allocation per record.
+func settledProblem(err error) *apiError {
+	if pe, ok := err.(*apiError); ok || err == nil {
+		return pe
+	}
+	var pe *apiError
+	errors.As(err, &pe)
+	return pe
 }
 
 // clampedBy names what made the signed expiry earlier than the caller

@@ -82,10 +82,11 @@ func (s *Server) decideInto(ctx context.Context, dc *decision, in authz.Input) e
 // decisionProblem is the problem a caller gets for the engine's error, or
 // nil when the decision can be used.
 func decisionProblem(err error) error {
+	if err == nil {
+		return nil // before tooLong, which errors.As would move to the heap
+	}
 	var tooLong *authz.ObjectTooLongError
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, authz.ErrNotReady):
 		return problem(http.StatusServiceUnavailable, codeNotReady, "no policy is active yet", err)
 	case errors.As(err, &tooLong):

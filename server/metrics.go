@@ -50,6 +50,8 @@ type metrics struct {
 	requestTime  *prometheus.HistogramVec
 
 	children sync.Map // childKey -> prometheus.Counter or prometheus.Observer
+
+	statusLabels [600]string // "100" to "599", so that no request formats its status
 }
 
 type childKey struct {
@@ -101,6 +103,9 @@ func newMetrics(reg prometheus.Registerer, engine *authz.Engine) *metrics {
 			Help:    "HTTP request latency, by route.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
 		}, []string{"route"}),
+	}
+	for code := 100; code < len(m.statusLabels); code++ {
+		m.statusLabels[code] = strconv.Itoa(code)
 	}
 	reg.MustRegister(m.decisions, m.decisionTime, m.signTime, m.signerErrors, m.requests, m.requestTime,
 		policyCollector{engine})
@@ -159,7 +164,12 @@ func (m *metrics) request(route string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	st := strconv.Itoa(status)
+	st := ""
+	if status >= 100 && status < len(m.statusLabels) {
+		st = m.statusLabels[status]
+	} else {
+		st = strconv.Itoa(status)
+	}
 	m.counter(childKey{kind: kindRequest, a: route, b: st}, m.requests, route, st).Inc()
 	m.observer(childKey{kind: kindRequestTime, a: route}, m.requestTime, route).Observe(d.Seconds())
 }

@@ -101,12 +101,12 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if p.Status >= 500 {
 			log.Error("request failed", "request_id", p.RequestID, "code", p.Code, "err", errString(pe.Cause))
 		}
-		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+		c.Response().Header()[echo.HeaderContentType] = contentTypeProblem
 		c.Response().WriteHeader(p.Status)
 		if c.Request().Method == http.MethodHead {
 			return
 		}
-		_ = encodeJSON(c.Response(), p)
+		writeProblem(c.Response(), &p) // respond.go
 	}
 }
 

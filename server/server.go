@@ -5,7 +5,6 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/signgate/signgate/authz"
@@ -100,7 +98,7 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = ipExtractor(s.trusted, s.realIP)
-	e.Use(requestID, s.requestLog, s.recoverPanics())
+	e.Use(s.requestLog, s.recoverPanics())
 	if s.cors != nil {
 		e.Use(s.cors)
 	}
@@ -113,15 +111,25 @@ func New(engine *authz.Engine, signers map[string]signer.Signer, auth Authentica
 	// Authentication is per route, not group middleware: echo routes a
 	// group's unmatched methods to 404, and a wrong method must be a 405.
 	// Then the principal's limits: one item up front, the rest once the
-	// handler knows the cost (limits.go).
+	// handler knows the cost (limits.go). Each chain is built once here:
+	// Echo would build a route's middleware anew for every request.
 	requireAuth, limit, limitBatch := authenticate(s.auth, s.log), s.limitRequests(1), s.limitRequests(0)
-	e.POST("/v1/sign", s.deciding("/v1/sign", s.sign), requireAuth, limit)
-	e.POST("/v1/sign/batch", s.handleSignBatch, requireAuth, limitBatch) // each item a deciding request of its own
-	e.POST("/v1/uploads", s.deciding("/v1/uploads", s.upload), requireAuth, limit)
-	e.POST("/v1/decide", s.deciding("/v1/decide", s.decide), requireAuth, limit)
-	e.GET("/v1/policy", s.handlePolicy, requireAuth, limit)
-	e.GET("/v1/connectors", s.handleConnectors, requireAuth, limit)
+	e.POST("/v1/sign", withMiddleware(s.deciding("/v1/sign", s.sign), requireAuth, limit))
+	e.POST("/v1/sign/batch", withMiddleware(s.handleSignBatch, requireAuth, limitBatch)) // each item a deciding request of its own
+	e.POST("/v1/uploads", withMiddleware(s.deciding("/v1/uploads", s.upload), requireAuth, limit))
+	e.POST("/v1/decide", withMiddleware(s.deciding("/v1/decide", s.decide), requireAuth, limit))
+	e.GET("/v1/policy", withMiddleware(s.handlePolicy, requireAuth, limit))
+	e.GET("/v1/connectors", withMiddleware(s.handleConnectors, requireAuth, limit))
 	return e
+}
+
+// withMiddleware wraps h in mw as Echo wraps a route's handler in its middleware:
+// the first one outermost.
+func withMiddleware(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
 }
 
 // ipExtractor trusts forwarding headers only from the configured proxies;
@@ -144,22 +152,21 @@ const decisionKey = "signgate.decision_id"
 
 var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// requestID honours a well-formed X-Request-Id and otherwise makes one.
-func requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !wellFormedRequestID.MatchString(id) {
-			id = uuid.NewString()
-		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		return next(c)
+// setRequestID honours a well-formed X-Request-Id and otherwise makes one.
+func setRequestID(c echo.Context) {
+	id := c.Request().Header.Get(echo.HeaderXRequestID)
+	if !wellFormedRequestID.MatchString(id) {
+		id = newID() // ids.go
 	}
+	c.Response().Header().Set(echo.HeaderXRequestID, id)
 }
 
-// requestLog writes one line per request. It never logs bodies, URLs it
-// issued or credentials.
+// requestLog gives each request its id, then writes one line per request.
+// It never logs bodies, URLs it issued or credentials. (One middleware,
+// not two: Echo wraps each anew for every request.)
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		setRequestID(c)
 		start := time.Now()
 		err := next(c)
 		if err != nil {
@@ -167,26 +174,7 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		latency := time.Since(start)
 		s.metrics.request(c.Path(), c.Response().Status, latency)
-		attrs := []any{
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-			"method", c.Request().Method,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"latency_ms", float64(latency.Microseconds()) / 1000,
-		}
-		if p := principal(c); p.ID != "" {
-			attrs = append(attrs, "subject", p.ID)
-		}
-		if id, _ := c.Get(decisionKey).(string); id != "" {
-			attrs = append(attrs, "decision_id", id)
-		}
-		s.log.Info("request", attrs...)
+		s.logRequest(c, latency) // requestlog.go
 		return nil
 	}
-}
-
-func encodeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }

@@ -28,8 +28,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*signResponse,
 	ipRange, network := bindNetwork(sg, cs.IPRange, !act.Form)
 	ttl, clampedBy := signer.ClampTTL(d.TTL)
 	resp := &signResponse{
-		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key,
-		Headers: map[string]string{}, Network: network,
+		DecisionID: dc.id, Provider: sg.Provider(), Bucket: sg.Bucket(), Key: d.Key, Network: network,
 	}
 	if act.Form {
 		fs, ok := sg.(signer.FormSigner)
@@ -49,6 +48,7 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*signResponse,
 			return nil, signProblem(err)
 		}
 		resp.URL, resp.Method, resp.Fields, resp.ExpiresAt = form.URL, http.MethodPost, form.Fields, form.ExpiresAt.UTC()
+		resp.Headers = map[string]string{}
 		resp.UnenforcedConstraints = b.unenforced
 		resp.ExpiryClampedBy = firstNonEmpty(form.ClampedBy, clampedBy)
 		dc.issued = issued{expiresAt: resp.ExpiresAt, provider: resp.Provider, bucket: resp.Bucket, clampedBy: resp.ExpiryClampedBy}
@@ -78,8 +78,9 @@ func (s *Server) signDecision(ctx context.Context, dc *decision) (*signResponse,
 		return nil, signProblem(err)
 	}
 	resp.URL, resp.Method, resp.ExpiresAt = signed.URL, signed.Method, signed.ExpiresAt.UTC()
-	if signed.Headers != nil {
-		resp.Headers = signed.Headers
+	resp.Headers = signed.Headers
+	if resp.Headers == nil {
+		resp.Headers = map[string]string{} // the answer's headers are {}, never null
 	}
 	resp.UnenforcedConstraints = b.unenforced
 	resp.ExpiryClampedBy = firstNonEmpty(signed.ClampedBy, clampedBy)
