@@ -44,6 +44,7 @@ type Engine struct {
 	now        func() time.Time
 	log        *slog.Logger
 	observers  []Observer
+	workers    evaluators // where Decide evaluates (pool.go)
 
 	// updating serialises updates, so that observers see them in order.
 	updating sync.Mutex
@@ -220,7 +221,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{Revision: rev.id}, fmt.Errorf("authz: not evaluated: %w", err)
 	}
-	return e.eval(ctx, rev, in)
+	return e.decide(ctx, rev, in)
 }
 
 func (e *Engine) eval(ctx context.Context, rev *revision, in *Input, opts ...rego.EvalOption) (Decision, error) {

@@ -1,0 +1,101 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/types"
+
+	"github.com/signgate/signgate/authz"
+	"github.com/signgate/signgate/bundles/bundletest"
+	"github.com/signgate/signgate/server"
+	"github.com/signgate/signgate/server/config"
+)
+
+// registerPanicBuiltin registers test_panic_if(s), a builtin that panics
+// when s is "trap": a bug inside the policy evaluator itself.
+var registerPanicBuiltin = sync.OnceFunc(func() {
+	rego.RegisterBuiltin1(&rego.Function{Name: "test_panic_if", Decl: types.NewFunction(types.Args(types.S), types.B)},
+		func(_ rego.BuiltinContext, a *ast.Term) (*ast.Term, error) {
+			if s, _ := a.Value.(ast.String); s == "trap" {
+				panic("evaluator bug")
+			}
+			return ast.BooleanTerm(true), nil
+		})
+})
+
+// evalPanicHarness grants team vision every object on connector
+// "vision-s3", after a call of test_panic_if(object).
+func evalPanicHarness(t *testing.T) *harness {
+	t.Helper()
+	registerPanicBuiltin()
+	engine := authz.New()
+	t.Cleanup(engine.Close)
+	files := bundletest.Files{"authz.rego": `package signgate.authz
+
+decision := {
+	"allow": true,
+	"reasons": [],
+	"connector": "vision-s3",
+	"key": input.action.object,
+	"operation": input.action.operation,
+	"ttl_seconds": 60,
+} if {
+	input.action.team == "vision"
+	test_panic_if(input.action.object)
+} else := {"allow": false, "reasons": ["unknown_team"]}
+`}
+	if err := engine.Activate(context.Background(), bundletest.Build(t, files, "r1", nil), "test"); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := server.NewAPIKeys([]config.APIKey{{SHA256: sum(aliceKey), Subject: "alice", Teams: []string{"vision"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	return &harness{e: server.New(engine, exampleSigners(t), auth, server.WithClock(clock), server.WithAuditor(rec)), records: rec}
+}
+
+func TestAPanicWhileTheEngineEvaluatesIsOneDecisionsFiveHundred(t *testing.T) {
+	t.Run("on /v1/sign, and the next request is served", func(t *testing.T) {
+		h := evalPanicHarness(t)
+		r := h.do(t, "POST", "/v1/sign", aliceKey, `{"team":"vision","operation":"read","object":"trap"}`)
+		id, _ := r.body["decision_id"].(string)
+		if r.status != 500 || r.body["code"] != "internal_error" || id == "" || strings.Contains(r.raw, "evaluator bug") {
+			t.Fatalf("got %d %s, want a 500 internal_error with the decision id and no panic text", r.status, r.raw)
+		}
+		if len(h.records.recs) != 1 || h.records.recs[0].DecisionID != id || h.records.recs[0].Status != 500 {
+			t.Fatalf("want one record of the 500 under %s, got %+v", id, h.records.recs)
+		}
+		if r := h.do(t, "POST", "/v1/sign", aliceKey, `{"team":"vision","operation":"read","object":"a"}`); r.status != 200 {
+			t.Fatalf("after the panic: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("in a batch item, leaving the other items alone", func(t *testing.T) {
+		h := evalPanicHarness(t)
+		r := h.do(t, "POST", "/v1/sign/batch", aliceKey, `{"items":[
+			{"team":"vision","operation":"read","object":"a"},
+			{"team":"vision","operation":"read","object":"trap"},
+			{"team":"vision","operation":"read","object":"b"}]}`)
+		if r.status != 200 {
+			t.Fatalf("got %d %s", r.status, r.raw)
+		}
+		results, _ := r.body["results"].([]any)
+		var got []string
+		for _, res := range results {
+			m := res.(map[string]any)
+			p, _ := m["problem"].(map[string]any)
+			got = append(got, jsonString(m["status"])+":"+jsonString(p["code"])+":"+jsonString(p["decision_id"] != nil))
+		}
+		if want := "200::false,500:internal_error:true,200::false"; strings.Join(got, ",") != want {
+			t.Fatalf("results %v, want %s", got, want)
+		}
+		if len(h.records.recs) != 3 {
+			t.Fatalf("%d records for 3 items", len(h.records.recs))
+		}
+	})
+}
