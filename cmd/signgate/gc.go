@@ -8,9 +8,9 @@ import (
 )
 
 // tuneGC applies the configured collector settings. A request allocates
-// mostly short-lived policy values; collecting less often (GOGC 300 by
-// default) cut server CPU per request by about 15% in the load harness,
-// and the soft memory limit makes the collector work harder, not the
+// mostly short-lived policy values; collecting less often than Go's
+// default (GOGC 200 here) saves CPU per request for a few MiB of heap
+// (docs/performance.md has the measured trade-off), and the soft memory limit makes the collector work harder, not the
 // heap grow, when the process nears it. GOGC and GOMEMLIMIT in the
 // environment win, as they do for every Go program.
 func tuneGC(s config.Server) {

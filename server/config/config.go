@@ -201,7 +201,7 @@ func (c *Config) SetDefaults() {
 		c.Server.ClientIPHeader = "x-forwarded-for"
 	}
 	if c.Server.GCPercent == 0 {
-		c.Server.GCPercent = 300
+		c.Server.GCPercent = 200
 	}
 	if c.Server.MemoryLimitMiB == 0 {
 		c.Server.MemoryLimitMiB = 256
