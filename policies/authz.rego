@@ -59,7 +59,7 @@ decision := {
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
-	object.get(input.subject.claims, "email", null) != input.subject.id
+	not input.subject.claims.email == input.subject.id
 	member == true
 	connector := t.connector
 	is_string(connector)
@@ -84,7 +84,7 @@ decision := {
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
-	object.get(input.subject.claims, "email", null) != input.subject.id
+	not input.subject.claims.email == input.subject.id
 	member == true
 	connector := t.connector
 	is_string(connector)
@@ -111,7 +111,7 @@ decision := {
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
-	object.get(input.subject.claims, "email", null) != input.subject.id
+	not input.subject.claims.email == input.subject.id
 	member == true
 	connector := t.connector
 	is_string(connector)
@@ -142,7 +142,7 @@ decision := {
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
-	object.get(input.subject.claims, "email", null) != input.subject.id
+	not input.subject.claims.email == input.subject.id
 	member == true
 	connector := t.connector
 	is_string(connector)
@@ -188,7 +188,7 @@ decision := {
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
-	object.get(input.subject.claims, "email", null) != input.subject.id
+	not input.subject.claims.email == input.subject.id
 	member == true
 	connector := t.connector
 	is_string(connector)
