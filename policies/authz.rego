@@ -139,6 +139,7 @@ decision := {
 	t := team
 	op := input.action.operation
 	op == "write"
+	object.get(t, "cidrs", null) == null
 	op in t.operations
 	object.get(t, "blocked_subjects", []) == []
 	[l | l := data.signgate.blocked_subjects; l != []] == []
@@ -148,7 +149,6 @@ decision := {
 	is_string(connector)
 	prefix := t.prefix
 	endswith(prefix, "/")
-	object.get(t, "cidrs", null) == null
 	upload_constraints := object.get(t, "upload_constraints", {})
 	is_object(upload_constraints)
 	count(object.remove(upload_constraints, ["max_bytes", "content_type", "content_md5", "advisory"])) == 0
