@@ -103,8 +103,10 @@ func (s *Server) exit(c echo.Context, endpoint string, outs []*outcome) {
 	}
 	// The records of one request share one wait: a batch whose records
 	// find no room waits the auditor's timeout once, not once per item.
+	// A single record needs no shared deadline: the auditor bounds its
+	// own wait by the same timeout, and the request saves a timer.
 	rctx := context.WithoutCancel(ctx)
-	if w, ok := s.auditor.(interface{ Timeout() time.Duration }); ok {
+	if w, ok := s.auditor.(interface{ Timeout() time.Duration }); ok && len(outs) > 1 {
 		var cancel context.CancelFunc
 		rctx, cancel = context.WithTimeout(rctx, w.Timeout())
 		defer cancel()

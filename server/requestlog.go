@@ -32,5 +32,8 @@ func (s *Server) logRequest(c echo.Context, latency time.Duration) {
 		attrs[n] = slog.String("decision_id", dc.id)
 		n++
 	}
+	if s.requestLogJSON != nil && writeRequestLine(s.requestLogJSON, time.Now(), attrs[:n]) { // requestline.go
+		return
+	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs[:n]...)
 }

@@ -22,17 +22,20 @@ import (
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	engine     *authz.Engine
-	signers    map[string]signer.Signer
-	auth       Authenticator
-	auditor    Auditor
-	log        *slog.Logger
-	now        func() time.Time
-	bodyLimit  int64
-	trusted    []netip.Prefix
-	realIP     bool
-	explainers map[string]bool     // subjects allowed ?explain=full (policy.go)
-	cors       echo.MiddlewareFunc // nil: off (cors.go)
+	engine  *authz.Engine
+	signers map[string]signer.Signer
+	auth    Authenticator
+	auditor Auditor
+	log     *slog.Logger
+	// requestLogJSON, when set, receives the request lines in the
+	// logger's JSON form, bypassing its handler (requestline.go).
+	requestLogJSON io.Writer
+	now            func() time.Time
+	bodyLimit      int64
+	trusted        []netip.Prefix
+	realIP         bool
+	explainers     map[string]bool     // subjects allowed ?explain=full (policy.go)
+	cors           echo.MiddlewareFunc // nil: off (cors.go)
 
 	rateLimits *RateLimits // limits.go: as configured
 	limits     *limits     // and as running; nil: none

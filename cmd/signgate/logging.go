@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signgate/signgate/server"
 	"github.com/signgate/signgate/server/config"
 )
 
@@ -109,6 +110,16 @@ func (l *logSetup) fail(err error) error {
 }
 
 func (l *logSetup) flush() { l.out.flush() }
+
+// serverOptions lets the server write its request lines straight to the
+// log's writer when the log is JSON: the lines are the JSON handler's,
+// byte for byte, for a third of the CPU (server/requestline.go).
+func (l *logSetup) serverOptions() []server.Option {
+	if l.format != "json" {
+		return nil
+	}
+	return []server.Option{server.WithRequestLogJSON(l.out)}
+}
 
 // Close writes out what is buffered.
 func (l *logSetup) Close() error { return l.out.Close() }

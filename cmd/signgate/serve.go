@@ -129,6 +129,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer closeLimits()
 	opts = append(opts, limitOpts...)
+	opts = append(opts, logs.serverOptions()...) // logging.go
 	if cfg.Server.ClientIPHeader == "x-real-ip" {
 		opts = append(opts, server.WithRealIPHeader())
 	}

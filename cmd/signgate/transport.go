@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,27 +40,34 @@ func bodyDeadline(d time.Duration) echo.MiddlewareFunc {
 			if r.Body == nil || r.Body == http.NoBody {
 				return next(c)
 			}
-			rc := http.NewResponseController(c.Response().Writer)
-			if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+			// net/http's own writer sets deadlines itself; a wrapped one
+			// goes through a ResponseController, which unwraps it.
+			conn, ok := c.Response().Writer.(readDeadliner)
+			if !ok {
+				conn = http.NewResponseController(c.Response().Writer)
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(d)); err != nil {
 				return next(c) // a writer without deadlines (tests' recorders)
 			}
-			r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+			r.Body = &deadlineBody{ReadCloser: r.Body, conn: conn}
 			return next(c)
 		}
 	}
 }
 
-// deadlineBody lifts the read deadline when the body ends.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// deadlineBody lifts the read deadline when the body ends, once.
 type deadlineBody struct {
 	io.ReadCloser
-	once sync.Once
-	lift func()
+	conn   readDeadliner
+	lifted atomic.Bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
-		b.once.Do(b.lift)
+	if errors.Is(err, io.EOF) && !b.lifted.Swap(true) {
+		_ = b.conn.SetReadDeadline(time.Time{})
 	}
 	return n, err
 }
