@@ -133,6 +133,8 @@ drop if {
 	some k, _ in input
 	k == "nope"
 }`, false},
+	{"mask reading below a claim", `mask contains "/input/subject/claims/phone" if input.input.subject.claims.pii.flag == "secret"`, true},
+	{"drop reading below a claim", `drop if input.input.subject.claims.pii.flag == "secret"`, true},
 	{"mask with time", `mask contains "/input/source/ip" if time.now_ns() > 0`, false},
 	{"mask with a replaced input", `
 helper if input.input.subject.id == "alice"
@@ -356,7 +358,11 @@ func randomValue(rng *rand.Rand, depth int) any {
 var claimPool = func() []map[string]any {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pool := []map[string]any{nil, {}, {"sub": "alice", "iss": "https://login.example.com/", "groups": []any{"vision"}},
-		{"sub": "alice", "email": "alice@example.com", "a b": "x", "a%20b": "y", "x/y": 1.0}}
+		{"sub": "alice", "email": "alice@example.com", "a b": "x", "a%20b": "y", "x/y": 1.0},
+		// The same leaf at two depths: a rule that reads below pii must
+		// tell these apart.
+		{"sub": "carol", "pii": "secret", "phone": "+1 555 0100"},
+		{"sub": "carol", "pii": map[string]any{"flag": "secret"}, "phone": "+1 555 0100"}}
 	for range 12 {
 		m := map[string]any{"sub": randomString(rng)}
 		for range rng.IntN(6) {

@@ -150,7 +150,10 @@ func (rs *readSet) memoKey(b []byte, e *recordEvent) (_ []byte, ok bool) {
 			}
 			// Follow string keys through objects; anything else is
 			// encoded whole, which holds whatever the reference reads.
+			// The key says how many steps were followed: "a string at
+			// claims.pii" and "a string at claims.pii.flag" must differ.
 			v := e.inputAST
+			steps := 0
 			for _, t := range p[1:] {
 				_, isStr := t.Value.(ast.String)
 				obj, isObj := v.(ast.Object)
@@ -163,7 +166,9 @@ func (rs *readSet) memoKey(b []byte, e *recordEvent) (_ []byte, ok bool) {
 					break
 				}
 				v = child.Value
+				steps++
 			}
+			b = binary.AppendUvarint(append(b, 'p'), uint64(steps))
 			if v == nil {
 				b = append(b, 'u')
 				continue

@@ -149,10 +149,18 @@ var errNotLogged = errors.New("the drop policy dropped the record, or the mask p
 
 // logRecord adds rec to the open batch: through the direct path for the
 // console and file sinks, through OPA's plugin for the service sink.
-func (p *Pipeline) logRecord(ctx context.Context, rec *Record) error {
+func (p *Pipeline) logRecord(ctx context.Context, rec *Record) (err error) {
 	if p.direct == nil {
 		return p.logRecordOPA(ctx, rec)
 	}
+	// A record that panics is a record not stored, as on the helpers of
+	// encodeBatch: its caller gets what a failed record gives, and the
+	// worker, which every other record needs, lives on.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("audit: encoding the record panicked: %v", r)
+		}
+	}()
 	b, dropped, err := p.direct.appendRecord(ctx, &p.direct.scratch[0], p.sink.buf.AvailableBuffer(), rec)
 	if err = p.directOutcome(rec, dropped, err); err == nil {
 		p.sink.add(b, 1)
