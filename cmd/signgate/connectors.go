@@ -44,7 +44,7 @@ func buildSigner(ctx context.Context, pools *connectorPools, cn config.Connector
 	case "s3":
 		cfg := s3.Config{Bucket: cn.Bucket, Region: cn.Region, Endpoint: cn.Endpoint}
 		if cr.AccessKeyIDEnv == "" && cr.AccessKeyIDFile == "" {
-			creds, err := pools.s3.DefaultCredentials(ctx)
+			creds, err := pools.s3.DefaultCredentials(ctx, cr.MinLifetime.Duration)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -22,7 +23,7 @@ import (
 type Pool struct {
 	mu      sync.Mutex
 	static  map[staticPair]*aws.CredentialsCache
-	chain   aws.CredentialsProvider
+	chains  map[time.Duration]aws.CredentialsProvider // by minimum credential lifetime
 	signers map[*aws.CredentialsCache]*v4.Signer
 	apis    map[apiKey]*awss3.Client
 }
@@ -42,6 +43,7 @@ type staticPair struct{ id, secret string }
 func NewPool() *Pool {
 	return &Pool{
 		static:  map[staticPair]*aws.CredentialsCache{},
+		chains:  map[time.Duration]aws.CredentialsProvider{},
 		signers: map[*aws.CredentialsCache]*v4.Signer{},
 		apis:    map[apiKey]*awss3.Client{},
 	}
@@ -62,13 +64,17 @@ func (p *Pool) StaticCredentials(accessKeyID, secretAccessKey string) aws.Creden
 }
 
 // DefaultCredentials returns the SDK's default credential chain, loaded
-// once (see DefaultCredentials): every connector without keys of its own
-// shares its cache and its refreshes.
-func (p *Pool) DefaultCredentials(ctx context.Context) (aws.CredentialsProvider, error) {
+// once per minimum credential lifetime (see DefaultCredentials and
+// WithMinCredentialLifetime): every connector without keys of its own and
+// with the same minimum lifetime shares its cache and its refreshes. A
+// connector that asks for more lifetime than the chain gives invalidates
+// the cache on each URL it asks for; connectors that ask for less keep
+// their own cache and are not refreshed with it.
+func (p *Pool) DefaultCredentials(ctx context.Context, minLifetime time.Duration) (aws.CredentialsProvider, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.chain != nil {
-		return p.chain, nil
+	if c, ok := p.chains[minLifetime]; ok {
+		return c, nil
 	}
 	c, err := DefaultCredentials(ctx)
 	if err != nil {
@@ -77,7 +83,7 @@ func (p *Pool) DefaultCredentials(ctx context.Context) (aws.CredentialsProvider,
 	if _, cached := c.(*aws.CredentialsCache); !cached {
 		c = aws.NewCredentialsCache(c)
 	}
-	p.chain = c
+	p.chains[minLifetime] = c
 	return c, nil
 }
 

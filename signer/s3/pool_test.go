@@ -72,16 +72,25 @@ func TestPoolLoadsTheDefaultChainOnce(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	pool := NewPool()
-	a, err := pool.DefaultCredentials(context.Background())
+	a, err := pool.DefaultCredentials(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pool.DefaultCredentials(context.Background())
+	b, err := pool.DefaultCredentials(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a != b {
 		t.Error("the default chain was loaded twice")
+	}
+	// A connector that needs longer-lived credentials refreshes its own
+	// cache, not the one the others sign with.
+	c, err := pool.DefaultCredentials(context.Background(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == a {
+		t.Error("connectors with different minimum credential lifetimes share one credentials cache")
 	}
 	if _, cached := a.(*aws.CredentialsCache); !cached {
 		t.Errorf("default chain is a %T, want an *aws.CredentialsCache to share", a)
