@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/signgate/signgate/internal/jsonenc"
 )
 
 // WithRequestLogJSON writes the request lines straight to w, encoded as
@@ -52,12 +53,12 @@ func appendRequestLine(b []byte, t time.Time, attrs []slog.Attr) ([]byte, bool) 
 			return b, false // slog's rules for an empty attribute are left to slog
 		}
 		b = append(b, ',', '"')
-		b = appendSlogJSONString(b, a.Key)
+		b = jsonenc.AppendSlogEscaped(b, a.Key)
 		b = append(b, '"', ':')
 		switch v := a.Value; v.Kind() {
 		case slog.KindString:
 			b = append(b, '"')
-			b = appendSlogJSONString(b, v.String())
+			b = jsonenc.AppendSlogEscaped(b, v.String())
 			b = append(b, '"')
 		case slog.KindInt64:
 			b = strconv.AppendInt(b, v.Int64(), 10)
@@ -90,54 +91,4 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-// appendSlogJSONString escapes s as slog's JSON handler does: like
-// encoding/json without HTML escaping, with invalid UTF-8 as \ufffd and
-// U+2028 and U+2029 escaped.
-func appendSlogJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }

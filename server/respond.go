@@ -5,9 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/signgate/signgate/internal/jsonenc"
 )
 
 // The answers of /v1/sign and every problem are written with append-style
@@ -60,9 +61,9 @@ func releaseResp(bp *[]byte) {
 // is not ok when encoding/json would fail: an expiry beyond year 9999.
 func (r *signResponse) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"url":`...)
-	b = appendJSONString(b, r.URL)
+	b = jsonenc.AppendString(b, r.URL)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, r.Method)
+	b = jsonenc.AppendString(b, r.Method)
 	b = append(b, `,"headers":`...)
 	b = appendStringMap(b, r.Headers)
 	b = append(b, `,"expires_at":"`...)
@@ -71,20 +72,20 @@ func (r *signResponse) appendJSON(b []byte) ([]byte, bool) {
 		return b, false
 	}
 	b = append(b, `","decision_id":`...)
-	b = appendJSONString(b, r.DecisionID)
+	b = jsonenc.AppendString(b, r.DecisionID)
 	b = append(b, `,"provider":`...)
-	b = appendJSONString(b, r.Provider)
+	b = jsonenc.AppendString(b, r.Provider)
 	b = append(b, `,"bucket":`...)
-	b = appendJSONString(b, r.Bucket)
+	b = jsonenc.AppendString(b, r.Bucket)
 	b = append(b, `,"key":`...)
-	b = appendJSONString(b, r.Key)
+	b = jsonenc.AppendString(b, r.Key)
 	if len(r.Fields) > 0 {
 		b = append(b, `,"fields":`...)
 		b = appendStringMap(b, r.Fields)
 	}
 	if r.ExpiryClampedBy != "" {
 		b = append(b, `,"expiry_clamped_by":`...)
-		b = appendJSONString(b, r.ExpiryClampedBy)
+		b = jsonenc.AppendString(b, r.ExpiryClampedBy)
 	}
 	if len(r.UnenforcedConstraints) > 0 {
 		b = append(b, `,"unenforced_constraints":`...)
@@ -92,9 +93,9 @@ func (r *signResponse) appendJSON(b []byte) ([]byte, bool) {
 	}
 	if r.Network != nil {
 		b = append(b, `,"network":{"ip_range":`...)
-		b = appendJSONString(b, r.Network.IPRange)
+		b = jsonenc.AppendString(b, r.Network.IPRange)
 		b = append(b, `,"enforced_by":`...)
-		b = appendJSONString(b, r.Network.EnforcedBy)
+		b = jsonenc.AppendString(b, r.Network.EnforcedBy)
 		b = append(b, '}')
 	}
 	return append(b, "}\n"...), true
@@ -103,28 +104,28 @@ func (r *signResponse) appendJSON(b []byte) ([]byte, bool) {
 // appendJSON appends p as encoding/json encodes it, with its newline.
 func (p *problemDetails) appendJSON(b []byte) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, p.Type)
+	b = jsonenc.AppendString(b, p.Type)
 	b = append(b, `,"title":`...)
-	b = appendJSONString(b, p.Title)
+	b = jsonenc.AppendString(b, p.Title)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(p.Status), 10)
 	if p.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, p.Detail)
+		b = jsonenc.AppendString(b, p.Detail)
 	}
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, p.Code)
+	b = jsonenc.AppendString(b, p.Code)
 	if len(p.Reasons) > 0 {
 		b = append(b, `,"reasons":`...)
 		b = appendStrings(b, p.Reasons)
 	}
 	if p.DecisionID != "" {
 		b = append(b, `,"decision_id":`...)
-		b = appendJSONString(b, p.DecisionID)
+		b = jsonenc.AppendString(b, p.DecisionID)
 	}
 	if p.RequestID != "" {
 		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, p.RequestID)
+		b = jsonenc.AppendString(b, p.RequestID)
 	}
 	return append(b, "}\n"...)
 }
@@ -148,9 +149,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 	case 1:
 		for k, v := range m {
 			b = append(b, '{')
-			b = appendJSONString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, v)
+			b = jsonenc.AppendString(b, v)
 			return append(b, '}')
 		}
 	}
@@ -164,9 +165,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = jsonenc.AppendString(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -181,63 +182,7 @@ func appendStrings(b []byte, s []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted as encoding/json quotes it without
-// HTML escaping: '"' and '\' escaped, control characters as \b \f \n \r
-// \t or \u00XX, invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

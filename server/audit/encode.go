@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/signgate/signgate/internal/jsonenc"
 )
 
 // The append encoder writes a record as OPA's decision-log event, byte for
@@ -38,7 +39,7 @@ func (w *jsonWriter) value(x any) {
 	case bool:
 		w.b = appendBool(w.b, v)
 	case string:
-		w.b = appendString(w.b, v)
+		w.b = jsonenc.AppendString(w.b, v)
 	case json.Number:
 		w.b, w.err = appendNumber(w.b, string(v))
 	case map[string]any:
@@ -58,9 +59,9 @@ func (w *jsonWriter) value(x any) {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendString(w.b, k)
+			w.b = jsonenc.AppendString(w.b, k)
 			w.b = append(w.b, ':')
-			w.b = appendString(w.b, v[k])
+			w.b = jsonenc.AppendString(w.b, v[k])
 		}
 		w.b = append(w.b, '}')
 	case ast.Value:
@@ -83,7 +84,7 @@ func (w *jsonWriter) object(m map[string]any) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendString(w.b, k)
+		w.b = jsonenc.AppendString(w.b, k)
 		w.b = append(w.b, ':')
 		w.value(m[k])
 	}
@@ -116,7 +117,7 @@ func (w *jsonWriter) ast(v ast.Value) {
 	case ast.Number:
 		w.b, w.err = appendNumber(w.b, string(v))
 	case ast.String:
-		w.b = appendString(w.b, string(v))
+		w.b = jsonenc.AppendString(w.b, string(v))
 	case *ast.Array:
 		w.b = append(w.b, '[')
 		for i := range v.Len() {
@@ -140,7 +141,7 @@ func (w *jsonWriter) ast(v ast.Value) {
 			if len(w.b) > start {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendString(w.b, string(s))
+			w.b = jsonenc.AppendString(w.b, string(s))
 			w.b = append(w.b, ':')
 			w.ast(e.Value)
 			return w.err != nil
@@ -229,62 +230,6 @@ func validNumber(s string) bool {
 		}
 	}
 	return s == ""
-}
-
-const hex = "0123456789abcdef"
-
-// appendString is encoding/json's string encoding without HTML escaping:
-// control characters escaped, invalid UTF-8 as \ufffd, and U+2028 and
-// U+2029 escaped for JavaScript.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendReflect is encoding/json itself, for a Go type the record never

@@ -9,6 +9,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/plugins/logs"
 	"github.com/open-policy-agent/opa/v1/server/types"
+
+	"github.com/signgate/signgate/internal/jsonenc"
 )
 
 // recordEvent is a record as OPA's decision-log event (logs.EventV1) has
@@ -103,16 +105,16 @@ func appendEvent(w *jsonWriter, e *recordEvent) {
 		w.value(e.labels)
 	}
 	w.b = append(w.b, `,"decision_id":`...)
-	w.b = appendString(w.b, r.DecisionID)
+	w.b = jsonenc.AppendString(w.b, r.DecisionID)
 	w.b = append(w.b, `,"bundles":{`...)
-	w.b = appendString(w.b, BundleName)
+	w.b = jsonenc.AppendString(w.b, BundleName)
 	w.b = append(w.b, ":{"...)
 	if r.Revision != "" {
 		w.b = append(w.b, `"revision":`...)
-		w.b = appendString(w.b, r.Revision)
+		w.b = jsonenc.AppendString(w.b, r.Revision)
 	}
 	w.b = append(w.b, `}},"path":`...)
-	w.b = appendString(w.b, Path)
+	w.b = jsonenc.AppendString(w.b, Path)
 	if e.input.set {
 		w.b = append(w.b, `,"input":`...)
 		w.value(e.input.v)
@@ -129,9 +131,9 @@ func appendEvent(w *jsonWriter, e *recordEvent) {
 			w.value(e.err) // through encoding/json
 		} else {
 			w.b = append(w.b, `,"error":{"code":`...)
-			w.b = appendString(w.b, e.err.Code)
+			w.b = jsonenc.AppendString(w.b, e.err.Code)
 			w.b = append(w.b, `,"message":`...)
-			w.b = appendString(w.b, e.err.Message)
+			w.b = jsonenc.AppendString(w.b, e.err.Message)
 			w.b = append(w.b, '}')
 		}
 	}
@@ -174,29 +176,29 @@ func appendCustom(b []byte, r *Record) []byte {
 	b = append(b, `,"custom":{`...)
 	if r.Provider != "" {
 		b = append(b, `"bucket":`...)
-		b = appendString(b, r.Bucket)
+		b = jsonenc.AppendString(b, r.Bucket)
 		b = append(b, ',')
 	}
 	b = append(b, `"endpoint":`...)
-	b = appendString(b, r.Endpoint)
+	b = jsonenc.AppendString(b, r.Endpoint)
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, r.Error)
+		b = jsonenc.AppendString(b, r.Error)
 	}
 	if !r.ExpiresAt.IsZero() {
 		b = append(b, `,"expires_at":`...)
-		b = appendString(b, r.ExpiresAt.UTC().Format(time.RFC3339))
+		b = jsonenc.AppendString(b, r.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if r.ExpiryClampedBy != "" {
 		b = append(b, `,"expiry_clamped_by":`...)
-		b = appendString(b, r.ExpiryClampedBy)
+		b = jsonenc.AppendString(b, r.ExpiryClampedBy)
 	}
 	if r.Provider != "" {
 		b = append(b, `,"provider":`...)
-		b = appendString(b, r.Provider)
+		b = jsonenc.AppendString(b, r.Provider)
 	}
 	b = append(b, `,"request_id":`...)
-	b = appendString(b, r.RequestID)
+	b = jsonenc.AppendString(b, r.RequestID)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	return append(b, '}')
@@ -212,7 +214,7 @@ func appendStrings(b []byte, name string, s []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, x)
+		b = jsonenc.AppendString(b, x)
 	}
 	return append(b, ']')
 }
