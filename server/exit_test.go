@@ -67,37 +67,11 @@ decision := {
 func TestAPanicIsOneDecisionsFiveHundred(t *testing.T) {
 	t.Run("on /v1/sign", func(t *testing.T) {
 		h := trapHarness(t, trapSigner{})
-		r := h.do(t, "POST", "/v1/sign", aliceKey, `{"team":"vision","operation":"read","object":"trap"}`)
-		id, _ := r.body["decision_id"].(string)
-		if r.status != 500 || r.body["code"] != "internal_error" || id == "" || strings.Contains(r.raw, "signer bug") {
-			t.Fatalf("got %d %s, want a 500 internal_error with the decision id and no panic text", r.status, r.raw)
-		}
-		if len(h.records.recs) != 1 || h.records.recs[0].DecisionID != id || h.records.recs[0].Status != 500 {
-			t.Fatalf("want one record of the 500 under %s, got %+v", id, h.records.recs)
-		}
+		wantTrapIsOneFiveHundred(t, h, "signer bug")
 	})
 	t.Run("in a batch item, leaving the other items and the process alone", func(t *testing.T) {
 		h := trapHarness(t, trapSigner{})
-		r := h.do(t, "POST", "/v1/sign/batch", aliceKey, `{"items":[
-			{"team":"vision","operation":"read","object":"a"},
-			{"team":"vision","operation":"read","object":"trap"},
-			{"team":"vision","operation":"read","object":"b"}]}`)
-		if r.status != 200 {
-			t.Fatalf("got %d %s", r.status, r.raw)
-		}
-		results, _ := r.body["results"].([]any)
-		var got []string
-		for _, res := range results {
-			m := res.(map[string]any)
-			p, _ := m["problem"].(map[string]any)
-			got = append(got, jsonString(m["status"])+":"+jsonString(p["code"])+":"+jsonString(p["decision_id"] != nil))
-		}
-		if want := "200::false,500:internal_error:true,200::false"; strings.Join(got, ",") != want {
-			t.Fatalf("results %v, want %s", got, want)
-		}
-		if len(h.records.recs) != 3 {
-			t.Fatalf("%d records for 3 items", len(h.records.recs))
-		}
+		wantTrapItemAlone(t, h)
 	})
 }
 
@@ -145,4 +119,46 @@ func jsonString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return strings.Trim(string(b), `"`)
+}
+
+// wantTrapIsOneFiveHundred asks h to sign the "trap" object, whose
+// decision or signature panics, and requires a 500 internal_error that
+// carries the decision id, leaks no panic text, and leaves one record.
+func wantTrapIsOneFiveHundred(t *testing.T, h *harness, panicText string) {
+	t.Helper()
+	r := h.do(t, "POST", "/v1/sign", aliceKey, `{"team":"vision","operation":"read","object":"trap"}`)
+	id, _ := r.body["decision_id"].(string)
+	if r.status != 500 || r.body["code"] != "internal_error" || id == "" || strings.Contains(r.raw, panicText) {
+		t.Fatalf("got %d %s, want a 500 internal_error with the decision id and no panic text", r.status, r.raw)
+	}
+	if len(h.records.recs) != 1 || h.records.recs[0].DecisionID != id || h.records.recs[0].Status != 500 {
+		t.Fatalf("want one record of the 500 under %s, got %+v", id, h.records.recs)
+	}
+}
+
+// wantTrapItemAlone signs a batch with the "trap" object between two
+// others: only that item is a 500 (with its decision id), and every item
+// leaves its record.
+func wantTrapItemAlone(t *testing.T, h *harness) {
+	t.Helper()
+	r := h.do(t, "POST", "/v1/sign/batch", aliceKey, `{"items":[
+		{"team":"vision","operation":"read","object":"a"},
+		{"team":"vision","operation":"read","object":"trap"},
+		{"team":"vision","operation":"read","object":"b"}]}`)
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.raw)
+	}
+	results, _ := r.body["results"].([]any)
+	var got []string
+	for _, res := range results {
+		m := res.(map[string]any)
+		p, _ := m["problem"].(map[string]any)
+		got = append(got, jsonString(m["status"])+":"+jsonString(p["code"])+":"+jsonString(p["decision_id"] != nil))
+	}
+	if want := "200::false,500:internal_error:true,200::false"; strings.Join(got, ",") != want {
+		t.Fatalf("results %v, want %s", got, want)
+	}
+	if len(h.records.recs) != 3 {
+		t.Fatalf("%d records for 3 items", len(h.records.recs))
+	}
 }
